@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django import forms
+
+from portal.models import Service, Team
+from portal.selectors import SERVICE_STATES
+
+
+class ItemChangeForm(forms.Form):
+    """The item form's fields; domain rules (reason, evidence, permissions) live in services."""
+
+    action = forms.ChoiceField(choices=[("done", "done"), ("na", "na"), ("reopen", "reopen")])
+    version = forms.IntegerField(min_value=0)
+    note = forms.CharField(required=False, max_length=2000)
+    evidence_url = forms.CharField(required=False, max_length=500)
+
+
+class ServiceFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search")
+    team = forms.ChoiceField(required=False)
+    tier = forms.ChoiceField(required=False, choices=[("", "Any tier"), *Service.Tier.choices])
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *SERVICE_STATES.items()])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        teams = [(t.slug, t.name) for t in Team.objects.order_by("name")]
+        self.fields["team"].choices = [("", "Any team"), *teams]  # type: ignore[attr-defined]
+
+
+class HistoryFilterForm(forms.Form):
+    team = forms.CharField(required=False)
+    user = forms.CharField(required=False)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

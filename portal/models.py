@@ -1,0 +1,273 @@
+"""Records of the readiness portal: teams, services, versioned checklist templates, item
+states and the append-only, hash-chained audit log."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's membership of a team. Members are the team's leads: they change the
+    checklist of the team's services."""
+
+    class Role(models.TextChoices):
+        LEAD = "lead", "Team lead"
+        MEMBER = "member", "Member"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.LEAD)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="membership_unique_user_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class ChecklistTemplate(models.Model):
+    """One imported version of a checklist template data file (checklists/<key>/vN.toml)."""
+
+    key = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=300, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="template_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} v{self.version}"
+
+
+class TemplateSection(models.Model):
+    template = models.ForeignKey(
+        ChecklistTemplate, on_delete=models.CASCADE, related_name="sections"
+    )
+    key = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200)
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "key"], name="section_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TemplateItem(models.Model):
+    template = models.ForeignKey(ChecklistTemplate, on_delete=models.CASCADE, related_name="items")
+    section = models.ForeignKey(TemplateSection, on_delete=models.CASCADE, related_name="items")
+    key = models.CharField(max_length=150)
+    title = models.CharField(max_length=300)
+    guidance = models.TextField(blank=True)
+    blocking = models.BooleanField(default=True)
+    evidence_required = models.BooleanField(default=False)
+    valid_days = models.PositiveIntegerField(default=90)
+    check_keys = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["section__position", "position"]
+        constraints = [models.UniqueConstraint(fields=["template", "key"], name="item_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class RunbookStep(models.Model):
+    template = models.ForeignKey(
+        ChecklistTemplate, on_delete=models.CASCADE, related_name="runbook"
+    )
+    step = models.PositiveIntegerField()
+    key = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200)
+    guidance = models.TextField(blank=True)
+    check_keys = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["step"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "step"], name="runbook_unique_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step}. {self.title}"
+
+
+class Service(models.Model):
+    class Tier(models.IntegerChoices):
+        TIER_1 = 1, "Tier 1 (critical)"
+        TIER_2 = 2, "Tier 2"
+        TIER_3 = 3, "Tier 3"
+
+    class Lifecycle(models.TextChoices):
+        DEVELOPMENT = "development", "Development"
+        STAGING = "staging", "Staging"
+        PRODUCTION = "production", "Production"
+        RETIRED = "retired", "Retired"
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.TIER_2)
+    lifecycle = models.CharField(
+        max_length=20, choices=Lifecycle.choices, default=Lifecycle.DEVELOPMENT
+    )
+    description = models.TextField(blank=True)
+    repository_url = models.URLField(blank=True)
+    staging_base_url = models.URLField(blank=True)
+    template = models.ForeignKey(
+        ChecklistTemplate, on_delete=models.PROTECT, related_name="services"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ItemState(models.Model):
+    """Where one service stands on one checklist item.
+
+    States: ``open`` → ``done`` | ``na`` (reason required); any → ``open`` (reopen);
+    ``done`` → ``stale`` when the tick outlives the item's validity (daily task);
+    an automated failure moves the item to ``failing``. ``version`` grows with every change
+    and is how a second, concurrent save is detected and refused.
+
+    States are matched to template items by ``item_key`` so that importing a newer template
+    version keeps them; ``item`` points at the item of the service's current template
+    (null when the key was removed from it).
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        NOT_APPLICABLE = "na", "Not applicable"
+        FAILING = "failing", "Failing"
+        STALE = "stale", "Stale"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="item_states")
+    item = models.ForeignKey(
+        TemplateItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="states"
+    )
+    item_key = models.CharField(max_length=150)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    note = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "item_key"], name="state_unique_item")
+        ]
+        indexes = [models.Index(fields=["state", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.service}: {self.item_key} = {self.state}"
+
+    @property
+    def complete(self) -> bool:
+        return self.state in (self.State.DONE, self.State.NOT_APPLICABLE)
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove an audit event through the ORM."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("audit events are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit events are append-only")
+
+
+class AuditEvent(models.Model):
+    """One entry of the sign-off history. Append-only and hash-chained: ``hash`` is SHA-256
+    over the canonical content (see portal.audit) and ``prev_hash``, the hash of the entry
+    before it. ``prev_hash`` is unique, so two writers can never fork the chain."""
+
+    class Action(models.TextChoices):
+        TICK = "tick", "Marked done"
+        NOT_APPLICABLE = "na", "Marked not applicable"
+        REOPEN = "reopen", "Reopened"
+        STALE = "stale", "Expired (stale)"
+        VERIFIED = "verified", "Verified by a check"
+        FAILED = "failed", "Failed a check"
+        SERVICE_CREATED = "service_created", "Service registered"
+        TEMPLATE_UPGRADED = "template_upgraded", "Template upgraded"
+        PROFILE_CHANGED = "profile_changed", "Profile changed"
+
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    service_slug = models.CharField(max_length=100, blank=True)
+    team_slug = models.CharField(max_length=100, blank=True)
+    item_key = models.CharField(max_length=150, blank=True)
+    from_state = models.CharField(max_length=10, blank=True)
+    to_state = models.CharField(max_length=10, blank=True)
+    note = models.TextField(blank=True)
+    evidence_url = models.CharField(max_length=500, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects: ClassVar[models.Manager[AuditEvent]] = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["service", "id"]),
+            models.Index(fields=["team_slug", "id"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.service_slug} {self.item_key}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit events are append-only")

@@ -1,0 +1,190 @@
+"""Read operations of the portal: readiness figures, checklist pages, lists and history.
+Queries are aggregated in the database so their count does not grow with the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from portal.models import AuditEvent, ItemState, Service, TemplateSection
+
+COMPLETE = (ItemState.State.DONE, ItemState.State.NOT_APPLICABLE)
+
+
+def _pct(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 100
+
+
+@dataclass(frozen=True)
+class Readiness:
+    total: int
+    complete: int
+    blocking_total: int
+    blocking_complete: int
+    failing: int
+    stale: int
+
+    @property
+    def pct_all(self) -> int:
+        return _pct(self.complete, self.total)
+
+    @property
+    def pct_blocking(self) -> int:
+        return _pct(self.blocking_complete, self.blocking_total)
+
+    @property
+    def state(self) -> str:
+        """failing > stale > ready (every blocking item complete) > in progress."""
+        if self.failing:
+            return "failing"
+        if self.stale:
+            return "stale"
+        if self.blocking_complete == self.blocking_total:
+            return "ready"
+        return "in_progress"
+
+
+SERVICE_STATES = {
+    "ready": "Ready",
+    "in_progress": "In progress",
+    "stale": "Stale",
+    "failing": "Failing",
+}
+
+
+def _readiness_annotations() -> dict[str, Any]:
+    # Only states of the current template version count (removed keys keep history only).
+    current = Q(item_states__item__template=F("template"))
+    blocking = current & Q(item_states__item__blocking=True)
+    done = Q(item_states__state__in=COMPLETE)
+    return {
+        "n_total": Count("item_states", filter=current),
+        "n_complete": Count("item_states", filter=current & done),
+        "n_blocking": Count("item_states", filter=blocking),
+        "n_blocking_complete": Count("item_states", filter=blocking & done),
+        "n_failing": Count(
+            "item_states", filter=current & Q(item_states__state=ItemState.State.FAILING)
+        ),
+        "n_stale": Count(
+            "item_states", filter=current & Q(item_states__state=ItemState.State.STALE)
+        ),
+    }
+
+
+def readiness_of(service: Any) -> Readiness:
+    """Readiness from a service annotated by :func:`services_with_readiness`."""
+    return Readiness(
+        total=service.n_total,
+        complete=service.n_complete,
+        blocking_total=service.n_blocking,
+        blocking_complete=service.n_blocking_complete,
+        failing=service.n_failing,
+        stale=service.n_stale,
+    )
+
+
+def services_with_readiness() -> QuerySet[Service]:
+    return Service.objects.select_related("team", "template").annotate(**_readiness_annotations())
+
+
+def service_readiness(service: Service) -> Readiness:
+    annotated = services_with_readiness().get(pk=service.pk)
+    return readiness_of(annotated)
+
+
+@dataclass
+class ServiceRow:
+    service: Service
+    readiness: Readiness
+
+
+def service_list(
+    *, team: str = "", tier: str = "", state: str = "", q: str = ""
+) -> list[ServiceRow]:
+    qs = services_with_readiness()
+    if team:
+        qs = qs.filter(team__slug=team)
+    if tier:
+        qs = qs.filter(tier=tier)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(slug__icontains=q))
+    rows = [ServiceRow(service=s, readiness=readiness_of(s)) for s in qs]
+    if state:
+        rows = [row for row in rows if row.readiness.state == state]
+    return rows
+
+
+@dataclass
+class SectionView:
+    section: TemplateSection
+    states: list[ItemState] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.states)
+
+    @property
+    def complete(self) -> int:
+        return sum(1 for s in self.states if s.complete)
+
+    @property
+    def pct(self) -> int:
+        return _pct(self.complete, self.total)
+
+
+def checklist(service: Service) -> list[SectionView]:
+    """Sections of the service's template, each with its items' states, in template order."""
+    sections = {
+        s.pk: SectionView(section=s) for s in service.template.sections.order_by("position")
+    }
+    states = (
+        ItemState.objects.filter(service=service, item__template_id=service.template_id)
+        .select_related("item", "updated_by")
+        .order_by("item__section__position", "item__position")
+    )
+    for state in states:
+        assert state.item is not None
+        sections[state.item.section_id].states.append(state)
+    return list(sections.values())
+
+
+def section_view(service: Service, section_id: int) -> SectionView:
+    section = TemplateSection.objects.get(pk=section_id)
+    view = SectionView(section=section)
+    view.states = list(
+        ItemState.objects.filter(service=service, item__section_id=section_id)
+        .select_related("item", "updated_by")
+        .order_by("item__position")
+    )
+    return view
+
+
+def history(
+    *,
+    service: Service | None = None,
+    team: str = "",
+    user: str = "",
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = 200,
+) -> QuerySet[AuditEvent]:
+    qs = AuditEvent.objects.order_by("-id")
+    if service is not None:
+        qs = qs.filter(service=service)
+    if team:
+        qs = qs.filter(team_slug=team)
+    if user:
+        qs = qs.filter(actor_name=user)
+    if since:
+        qs = qs.filter(created_at__gte=_day_start(since))
+    if until:
+        qs = qs.filter(created_at__lt=_day_start(until) + timedelta(days=1))
+    return qs[:limit]
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

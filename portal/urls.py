@@ -1,0 +1,14 @@
+from django.urls import path
+
+from portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("services/", views.service_list, name="service-list"),
+    path("services/<slug:slug>/", views.service_detail, name="service-detail"),
+    path("services/<slug:slug>/items/<str:item_key>/", views.item_update, name="item-update"),
+    path("services/<slug:slug>/history/", views.history, name="service-history"),
+    path("history/", views.history, name="history"),
+]

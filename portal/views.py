@@ -1,0 +1,138 @@
+"""Portal pages. Each view parses input, calls one domain operation or selector, and renders
+a page or (for htmx) a fragment from the same URL."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from portal import selectors, services
+from portal.forms import HistoryFilterForm, ItemChangeForm, ServiceFilterForm
+from portal.htmx import is_partial
+from portal.models import ItemState, Service
+from portal.permissions import can_edit_service
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("portal:service-list")
+
+
+@require_GET
+def service_list(request: HttpRequest) -> HttpResponse:
+    form = ServiceFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    rows = selectors.service_list(
+        team=filters.get("team", ""),
+        tier=filters.get("tier", ""),
+        state=filters.get("state", ""),
+        q=filters.get("q", ""),
+    )
+    template = (
+        "portal/htmx/service_rows.html" if is_partial(request) else "portal/service_list.html"
+    )
+    return render(request, template, {"form": form, "rows": rows})
+
+
+@require_GET
+def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service.objects.select_related("team", "template"), slug=slug)
+    return render(
+        request,
+        "portal/service_detail.html",
+        {
+            "service": service,
+            "sections": selectors.checklist(service),
+            "readiness": selectors.service_readiness(service),
+            "can_edit": can_edit_service(request.user, service),
+        },
+    )
+
+
+def _error(request: HttpRequest, service: Service, error: services.DomainError) -> HttpResponse:
+    return render(
+        request,
+        "portal/error.html",
+        {"message": str(error), "back": reverse("portal:service-detail", args=[service.slug])},
+        status=error.status,
+    )
+
+
+@require_POST
+def item_update(request: HttpRequest, slug: str, item_key: str) -> HttpResponse:
+    service = get_object_or_404(Service.objects.select_related("team", "template"), slug=slug)
+    form = ItemChangeForm(request.POST)
+    if not form.is_valid():
+        fields = ", ".join(sorted(form.errors))
+        return _error(request, service, services.InvalidInput(f"Invalid form field(s): {fields}."))
+    data = form.cleaned_data
+    try:
+        state = services.item_transition(
+            service=service,
+            item_key=item_key,
+            action=data["action"],
+            actor=request.user,
+            seen_version=data["version"],
+            note=data["note"],
+            evidence_url=data["evidence_url"],
+        )
+    except services.DomainError as error:
+        current = ItemState.objects.filter(service=service, item_key=item_key).first()
+        if is_partial(request) and current is not None and current.item is not None:
+            return _item_fragment(request, service, current, error=error)
+        return _error(request, service, error)
+    if is_partial(request):
+        return _item_fragment(request, service, state)
+    messages.success(request, f"{state.item_key}: {state.get_state_display()}.")
+    return redirect(f"{reverse('portal:service-detail', args=[slug])}#item-{state.pk}")
+
+
+def _item_fragment(
+    request: HttpRequest,
+    service: Service,
+    state: ItemState,
+    *,
+    error: services.DomainError | None = None,
+) -> HttpResponse:
+    assert state.item is not None
+    return render(
+        request,
+        "portal/htmx/item_changed.html",
+        {
+            "service": service,
+            "state": state,
+            "section": selectors.section_view(service, state.item.section_id),
+            "readiness": selectors.service_readiness(service),
+            "can_edit": can_edit_service(request.user, service),
+            "error": str(error) if error else "",
+        },
+        status=error.status if error else 200,
+    )
+
+
+@require_GET
+def history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug) if slug else None
+    form = HistoryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    events = selectors.history(
+        service=service,
+        team=filters.get("team") or "",
+        user=filters.get("user") or "",
+        since=filters.get("since"),
+        until=filters.get("until"),
+    )
+    return render(
+        request, "portal/history.html", {"service": service, "events": events, "form": form}
+    )
+
+
+@login_not_required
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers; touches no downstream."""
+    return JsonResponse({"status": "ok"})

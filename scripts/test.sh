@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole suite: static checks, then the tests on SQLite (with coverage), then again on
+# PostgreSQL. Starts Redis and PostgreSQL when they are installed but not running, and
+# installs Debian's chromium for the browser tests when it is missing (root only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export PATH="$PWD/$VENV/bin:$PATH"
+export PREFLIGHT_ENV=test
+
+say() { printf '\n=== %s\n' "$*"; }
+
+ensure_services() {
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    if command -v redis-server >/dev/null; then
+      say "starting redis-server on 127.0.0.1:6379"
+      mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+      redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /tmp --logfile /tmp/preflight-redis.log
+      sleep 1
+    fi
+  fi
+  if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+      say "starting PostgreSQL"
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+      for _ in $(seq 1 20); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+    fi
+  fi
+}
+
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
+ensure_services
+ensure_chromium
+
+say "ruff (lint + format check)"
+ruff check .
+ruff format --check .
+
+say "mypy (django-stubs)"
+mypy .
+
+say "tests on SQLite, with coverage"
+unset DATABASE_URL
+pytest -p no:cacheprovider --cov --cov-report=term "$@"
+
+PG_URL=${PREFLIGHT_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  say "tests on PostgreSQL ($PG_URL)"
+  DATABASE_URL="$PG_URL" pytest -p no:cacheprovider "$@"
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL is not reachable on 127.0.0.1:5432 and CI requires it" >&2
+  exit 1
+else
+  say "SKIPPED: PostgreSQL not reachable on 127.0.0.1:5432 (CI runs this part)"
+fi
