@@ -1,0 +1,355 @@
+"""Staging profiles: TOML in, a validated, frozen Profile out (see docs/profile.md).
+
+Validation is strict and names the dotted field at fault, because a profile is written by
+hand and a silent default for a typo would make a check test the wrong thing. Secrets named
+by ``*_env`` are read from the environment at load time so a run never starts half-configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+RESERVED_SECTIONS = ("load", "mongo", "hooks", "repo")
+_SECRET_WORDS = ("pass", "secret", "token", "key", "auth", "uri", "header", "cookie")
+REDACTED = "***"
+
+
+class ProfileError(ValueError):
+    """A profile problem; ``str()`` reads ``field: message``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    name: str
+    base_url: str
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    otp_secret: str | None = field(default=None, repr=False)
+    read_scope: str = "items:read"
+    write_scope: str = "items:write"
+    max_token_lifetime_s: int = 900
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    health: str = "/health"
+    ping_db: str = "/ping-db"
+    ready: str = "/ready"
+    version: str = "/version"
+    metrics: str = "/metrics"
+    openapi: str = "/openapi.json"
+    login: str = "/auth/login"
+    refresh: str = "/auth/refresh"
+    otp_verify: str = "/auth/otp/verify"
+    items: str = "/items"
+    legacy_items: str = "/v0/items"
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    login_attempts: int = 10
+    otp_attempts: int = 5
+    body_bytes: int = 1048576
+    page_size: int = 3
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    https_url: str | None = None
+    http_url: str | None = None
+    ca_file: Path | None = None
+    min_hsts_max_age: int = 15552000
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    allowed_origin: str | None = None
+    foreign_origin: str = "https://evil.example"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    timeout_s: float = 10.0
+    max_body_bytes: int = 5242880
+    concurrency: int = 4
+
+
+@dataclass(frozen=True, repr=False)
+class Profile:
+    service: ServiceSettings
+    auth: AuthSettings = AuthSettings()
+    paths: PathSettings = PathSettings()
+    limits: LimitSettings = LimitSettings()
+    tls: TlsSettings = TlsSettings()
+    cors: CorsSettings = CorsSettings()
+    http: HttpSettings = HttpSettings()
+    # Reserved for the load/chaos, database, drill and repository checks; validated there.
+    load: Mapping[str, Any] = field(default_factory=dict)
+    mongo: Mapping[str, Any] = field(default_factory=dict)
+    hooks: Mapping[str, Any] = field(default_factory=dict)
+    repo: Mapping[str, Any] = field(default_factory=dict)
+
+    def redacted(self) -> dict[str, Any]:
+        """The profile as plain data with every secret replaced, safe to log or show."""
+        data = asdict(self)
+        for name in ("password", "otp_secret"):
+            if data["auth"][name] is not None:
+                data["auth"][name] = REDACTED
+        if data["tls"]["ca_file"] is not None:
+            data["tls"]["ca_file"] = str(data["tls"]["ca_file"])
+        for section in RESERVED_SECTIONS:
+            data[section] = _redact_tree(data[section])
+        return data
+
+    def __repr__(self) -> str:
+        return f"Profile({self.redacted()!r})"
+
+
+def _redact_tree(value: Any, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        return {k: _redact_tree(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_tree(v, key) for v in value]
+    if any(word in key.lower() for word in _SECRET_WORDS):
+        return REDACTED
+    return value
+
+
+# --- field validators ----------------------------------------------------------------------
+
+
+def _text(dotted: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProfileError(dotted, "must be a non-empty string")
+    return value
+
+
+def _http_url(dotted: str, value: Any) -> str:
+    text = _text(dotted, value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProfileError(dotted, "must be an http(s) URL")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ProfileError(dotted, "must be an http(s) URL") from exc
+    return text.rstrip("/") if parts.path in ("", "/") else text
+
+
+def _origin(dotted: str, value: Any) -> str:
+    text = _http_url(dotted, value)
+    parts = urlsplit(text)
+    if parts.path or parts.query or parts.fragment:
+        raise ProfileError(dotted, "must be an origin (scheme://host[:port], no path)")
+    return text
+
+
+def _route(dotted: str, value: Any) -> str:
+    text = _text(dotted, value)
+    if not text.startswith("/"):
+        raise ProfileError(dotted, "must be a path starting with /")
+    return text
+
+
+def _int_between(low: int, high: int) -> Callable[[str, Any], int]:
+    def check(dotted: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ProfileError(dotted, f"must be an integer between {low} and {high}")
+        return value
+
+    return check
+
+
+def _seconds(dotted: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
+        raise ProfileError(dotted, "must be a number of seconds between 0 and 600")
+    return float(value)
+
+
+def _base32(dotted: str, value: Any) -> str:
+    text = _text(dotted, value).replace(" ", "").upper()
+    try:
+        base64.b32decode(text + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError) as exc:
+        raise ProfileError(dotted, "must be a base32 TOTP secret") from exc
+    return text
+
+
+Validator = Callable[[str, Any], Any]
+
+_SECTIONS: dict[str, tuple[type, dict[str, Validator]]] = {
+    "service": (ServiceSettings, {"name": _text, "base_url": _http_url}),
+    "auth": (
+        AuthSettings,
+        {
+            "username": _text,
+            "read_scope": _text,
+            "write_scope": _text,
+            "max_token_lifetime_s": _int_between(1, 86400),
+        },
+    ),
+    "paths": (PathSettings, {f.name: _route for f in fields(PathSettings)}),
+    "limits": (
+        LimitSettings,
+        {
+            "login_attempts": _int_between(1, 10000),
+            "otp_attempts": _int_between(1, 10000),
+            "body_bytes": _int_between(1, 1 << 31),
+            "page_size": _int_between(1, 100),
+        },
+    ),
+    "tls": (
+        TlsSettings,
+        {
+            "https_url": _http_url,
+            "http_url": _http_url,
+            "min_hsts_max_age": _int_between(0, 1 << 31),
+        },
+    ),
+    "cors": (CorsSettings, {"allowed_origin": _origin, "foreign_origin": _origin}),
+    "http": (
+        HttpSettings,
+        {
+            "timeout_s": _seconds,
+            "max_body_bytes": _int_between(1, 1 << 30),
+            "concurrency": _int_between(1, 64),
+        },
+    ),
+}
+# Keys handled by hand (secrets, files); they are valid but not in the validator tables.
+_SPECIAL_KEYS = {
+    "auth": {"password", "password_env", "otp_secret", "otp_secret_env"},
+    "tls": {"ca_file"},
+}
+
+
+def _section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ProfileError(name, "must be a table")
+    allowed = set(_SECTIONS[name][1]) | _SPECIAL_KEYS.get(name, set())
+    for key in value:
+        if key not in allowed:
+            raise ProfileError(f"{name}.{key}", "unknown key")
+    return value
+
+
+def _validated(name: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    validators = _SECTIONS[name][1]
+    return {
+        key: validators[key](f"{name}.{key}", v) for key, v in table.items() if key in validators
+    }
+
+
+def _secret(
+    table: Mapping[str, Any], name: str, env: Mapping[str, str], check: Validator
+) -> str | None:
+    """A secret given inline or via ``<name>_env``; both at once is ambiguous, so refused."""
+    env_key = f"{name}_env"
+    if name in table and env_key in table:
+        raise ProfileError(f"auth.{name}", f"give either {name} or {env_key}, not both")
+    if name in table:
+        return str(check(f"auth.{name}", table[name]))
+    if env_key in table:
+        variable = _text(f"auth.{env_key}", table[env_key])
+        value = env.get(variable)
+        if value is None:
+            raise ProfileError(f"auth.{env_key}", f"environment variable {variable} is not set")
+        if not value:
+            raise ProfileError(f"auth.{env_key}", f"environment variable {variable} is empty")
+        return str(check(f"auth.{env_key}", value))
+    return None
+
+
+def _password(dotted: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ProfileError(dotted, "must be a non-empty string")
+    return value
+
+
+def parse_profile(
+    text: str,
+    *,
+    env: Mapping[str, str] = os.environ,
+    base_dir: Path | None = None,
+    check_files: bool = True,
+) -> Profile:
+    """Parse and validate a profile given as TOML text.
+
+    ``base_dir`` anchors relative file paths (``tls.ca_file``); it defaults to the current
+    directory. ``check_files=False`` skips existence checks, for callers that only store it.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError("profile", f"invalid TOML: {exc}") from exc
+    known = set(_SECTIONS) | set(RESERVED_SECTIONS)
+    for name in data:
+        if name not in known:
+            raise ProfileError(name, "unknown section")
+    if "service" not in data:
+        raise ProfileError("service", "section is required")
+    tables = {name: _section(data, name) for name in _SECTIONS}
+    for key in ("name", "base_url"):
+        if key not in tables["service"]:
+            raise ProfileError(f"service.{key}", "is required")
+    reserved: dict[str, dict[str, Any]] = {}
+    for name in RESERVED_SECTIONS:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise ProfileError(name, "must be a table")
+        reserved[name] = value
+
+    auth = _validated("auth", tables["auth"])
+    auth["password"] = _secret(tables["auth"], "password", env, _password)
+    auth["otp_secret"] = _secret(tables["auth"], "otp_secret", env, _base32)
+    tls = _validated("tls", tables["tls"])
+    if "ca_file" in tables["tls"]:
+        tls["ca_file"] = _ca_file(tables["tls"]["ca_file"], base_dir, check_files)
+
+    return Profile(
+        service=ServiceSettings(**_validated("service", tables["service"])),
+        auth=AuthSettings(**auth),
+        paths=PathSettings(**_validated("paths", tables["paths"])),
+        limits=LimitSettings(**_validated("limits", tables["limits"])),
+        tls=TlsSettings(**tls),
+        cors=CorsSettings(**_validated("cors", tables["cors"])),
+        http=HttpSettings(**_validated("http", tables["http"])),
+        **reserved,
+    )
+
+
+def _ca_file(value: Any, base_dir: Path | None, check_files: bool) -> Path:
+    path = Path(_text("tls.ca_file", value)).expanduser()
+    if not path.is_absolute():
+        path = (base_dir or Path.cwd()) / path
+    if check_files and not path.is_file():
+        raise ProfileError("tls.ca_file", f"file not found: {path}")
+    return path
+
+
+def load_profile(source: str | Path, *, env: Mapping[str, str] = os.environ) -> Profile:
+    """Read a profile file; relative paths inside it are relative to the file."""
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError("profile", f"cannot read {path}: {exc}") from exc
+    return parse_profile(text, env=env, base_dir=path.resolve().parent)

@@ -1,0 +1,76 @@
+"""Check specifications and selecting them by key or runbook step.
+
+The registry itself is a plain ``dict[str, CheckSpec]`` built in ``checks/catalog``; this
+module only defines the spec and the selection rules, so the engine never imports checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from checks.engine.outcome import Verdict
+    from checks.engine.target import Target
+
+STEPS: tuple[str, ...] = (
+    "smoke",
+    "functional",
+    "http",
+    "db",
+    "repo",
+    "nonfunctional",
+    "observability",
+    "rollout",
+)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    key: str  # stable public key, e.g. "smoke.health"
+    step: str  # one of STEPS
+    title: str
+    run: Callable[[Target], Verdict]
+    timeout_s: float = 20.0
+    isolated: bool = False  # disturbs others (rate-limit probing): runs last, alone
+
+
+class UnknownCheck(LookupError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"unknown check key: {key}")
+
+
+class UnknownStep(LookupError):
+    def __init__(self, step: str) -> None:
+        self.step = step
+        super().__init__(f"unknown step: {step} (known: {', '.join(STEPS)})")
+
+
+def select_specs(
+    registry: Mapping[str, CheckSpec],
+    *,
+    only: Sequence[str] | None = None,
+    steps: Sequence[str] | None = None,
+) -> list[CheckSpec]:
+    """Specs matching both filters, in registry order; a filter left as None matches all.
+
+    Unknown keys and steps raise rather than silently selecting nothing: a typo in CI must
+    not turn into a green run.
+    """
+    for key in only or ():
+        if key not in registry:
+            raise UnknownCheck(key)
+    known_steps = set(STEPS) | {spec.step for spec in registry.values()}
+    for step in steps or ():
+        if step not in known_steps:
+            raise UnknownStep(step)
+    wanted_keys = set(only) if only is not None else None
+    wanted_steps = set(steps) if steps is not None else None
+    return [
+        spec
+        for key, spec in registry.items()
+        if (wanted_keys is None or key in wanted_keys)
+        and (wanted_steps is None or spec.step in wanted_steps)
+    ]
