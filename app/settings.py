@@ -4,11 +4,13 @@ app.env; see .env.example for the full list. PREFLIGHT_ENV selects the profile:
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from app.env import envbool, envint, envlist, envstr
@@ -24,6 +26,22 @@ PRODUCTION = PREFLIGHT_ENV == "production"
 # No secret has a default. Outside production an ephemeral random key is acceptable (sessions
 # simply end when the process restarts); `make run` writes a persistent one to var/dev.env.
 SECRET_KEY = envstr("DJANGO_SECRET_KEY", None if PRODUCTION else secrets.token_urlsafe(50))
+# Keys for secrets at rest (checks.secrets), newest first. Outside production an ephemeral
+# key is generated; `make run` keeps one in var/dev.env.
+PREFLIGHT_SECRET_KEYS = envlist(
+    "PREFLIGHT_SECRET_KEYS", "" if PRODUCTION else Fernet.generate_key().decode()
+)
+if not PREFLIGHT_SECRET_KEYS:
+    raise ImproperlyConfigured("PREFLIGHT_SECRET_KEYS is required (comma-separated Fernet keys)")
+# Where checks may send requests (hosts, IPs, CIDRs); metadata addresses are always refused.
+PREFLIGHT_OUTBOUND_ALLOWLIST = envlist(
+    "PREFLIGHT_OUTBOUND_ALLOWLIST", "" if PRODUCTION else "127.0.0.0/8,::1,localhost"
+)
+PREFLIGHT_RUN_DEADLINE_S = envint("PREFLIGHT_RUN_DEADLINE_S", "900")
+PREFLIGHT_DISPATCH_RETRY_S = envint("PREFLIGHT_DISPATCH_RETRY_S", "30")
+PREFLIGHT_DISPATCH_MAX_ATTEMPTS = envint("PREFLIGHT_DISPATCH_MAX_ATTEMPTS", "10")
+PREFLIGHT_BASE_URL = envstr("PREFLIGHT_BASE_URL", "http://127.0.0.1:8000")
+
 DEBUG = envbool("DJANGO_DEBUG", "0")
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -88,6 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if PREFLIGHT_ENV == "test":
+        # A file, not memory: the real Celery worker process in the suite must see it.
+        DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -133,7 +154,15 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Celery: Redis in production and tests; `make run` falls back to the filesystem transport
 # (no server needed) when no Redis answers. Results are not stored: the portal's own rows are.
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = envstr(
+    "CELERY_BROKER_URL",
+    "redis://127.0.0.1:6379/15" if PREFLIGHT_ENV == "test" else "redis://127.0.0.1:6379/0",
+)
+# The suite's own queue, so a worker left running by `make run` never takes its tasks.
+CELERY_TASK_DEFAULT_QUEUE = envstr(
+    "CELERY_TASK_DEFAULT_QUEUE",
+    f"preflight-test-{os.getpid()}" if PREFLIGHT_ENV == "test" else "celery",
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -161,6 +190,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.expire_stale_items",
         "schedule": crontab(hour=3, minute=15),
     },
+    "sweep-runs": {"task": "checks.tasks.sweep_runs", "schedule": 60.0},
 }
 
 LOGGING = {

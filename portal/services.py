@@ -328,3 +328,59 @@ def describe(report: ImportReport) -> dict[str, Any]:
         "removed": report.removed,
         "services_upgraded": report.services_upgraded,
     }
+
+
+@transaction.atomic
+def items_from_checks(
+    *, service: Service, results: dict[str, str], evidence_url: str, run_label: str
+) -> dict[str, int]:
+    """Feed a finished run's results into the checklist, by the system user.
+
+    An item whose check keys include a ``fail`` becomes ``failing``; an item all of whose
+    check keys passed in this run is verified (``done``, validity restarted). Items marked not
+    applicable are left alone, and keys the run did not cover decide nothing."""
+    now = timezone.now()
+    counts = {"verified": 0, "failing": 0}
+    states = (
+        ItemState.objects.select_related("item")
+        .filter(service=service, item__template_id=service.template_id)
+        .exclude(state=ItemState.State.NOT_APPLICABLE)
+    )
+    for state in states:
+        assert state.item is not None
+        keys = [k for k in state.item.check_keys if k in results]
+        if not keys:
+            continue
+        if any(results[k] == "fail" for k in keys):
+            to_state, action = ItemState.State.FAILING, AuditEvent.Action.FAILED
+            note = f"{run_label}: {', '.join(k for k in keys if results[k] == 'fail')} failed"
+        elif len(keys) == len(state.item.check_keys) and all(results[k] == "pass" for k in keys):
+            to_state, action = ItemState.State.DONE, AuditEvent.Action.VERIFIED
+            note = f"{run_label}: {', '.join(keys)} passed"
+        else:
+            continue
+        ItemState.objects.filter(pk=state.pk).update(
+            state=to_state,
+            note=note,
+            evidence_url=evidence_url,
+            updated_by=None,
+            updated_at=now,
+            verified_at=now if to_state == ItemState.State.DONE else state.verified_at,
+            expires_at=now + timedelta(days=state.item.valid_days)
+            if to_state == ItemState.State.DONE
+            else None,
+            version=state.version + 1,
+        )
+        audit.record(
+            action=action,
+            actor=None,
+            service=service,
+            item_key=state.item_key,
+            from_state=state.state,
+            to_state=to_state,
+            note=note,
+            evidence_url=evidence_url,
+            payload={"checks": {k: results[k] for k in keys}},
+        )
+        counts["verified" if to_state == ItemState.State.DONE else "failing"] += 1
+    return counts

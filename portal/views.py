@@ -15,6 +15,7 @@ from portal.forms import HistoryFilterForm, ItemChangeForm, ServiceFilterForm
 from portal.htmx import is_partial
 from portal.models import ItemState, Service
 from portal.permissions import can_edit_service
+from portal.validation import validation_context
 
 
 @require_GET
@@ -49,6 +50,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "sections": selectors.checklist(service),
             "readiness": selectors.service_readiness(service),
             "can_edit": can_edit_service(request.user, service),
+            **validation_context(service),
         },
     )
 

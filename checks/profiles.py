@@ -1,0 +1,112 @@
+"""Staging profiles stored in the portal: validated on save, assembled for the engine in
+the worker. Secrets are referenced from the TOML as ``*_env`` names and supplied from the
+decrypted store, so the TOML text never holds one."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+import tomli_w
+from django.db import transaction
+
+from checks import secrets
+from checks.engine.profile import Profile, ProfileError, parse_profile
+from checks.models import StagingProfile
+from checks.schedules import schedule_sync
+from portal import audit
+from portal.models import AuditEvent, Service
+
+# secret name -> (profile table, the *_env key that points at it)
+SECRET_FIELDS = {
+    "password": ("auth", "password_env"),
+    "otp_secret": ("auth", "otp_secret_env"),
+}
+_LITERAL = {"password", "otp_secret"}
+
+
+def _env_name(name: str) -> str:
+    return f"PREFLIGHT_SECRET_{name.upper()}"
+
+
+def default_toml(service: Service) -> str:
+    base = service.staging_base_url or "https://staging.example.com"
+    return tomli_w.dumps(
+        {"service": {"name": service.slug, "base_url": base}, "auth": {"username": "probe"}}
+    )
+
+
+def _assemble(text: str, secret_names: list[str]) -> str:
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError("profile", f"invalid TOML: {exc}") from None
+    auth = data.get("auth", {})
+    if isinstance(auth, dict):
+        for key in _LITERAL | {f"{k}_env" for k in _LITERAL}:
+            if key in auth:
+                raise ProfileError(
+                    f"auth.{key}", "secrets go in the secret fields (encrypted), not in the TOML"
+                )
+    for name in secret_names:
+        table, key = SECRET_FIELDS[name]
+        data.setdefault(table, {})[key] = _env_name(name)
+    return tomli_w.dumps(data)
+
+
+def validate(text: str, secret_names: list[str]) -> None:
+    """Raise ProfileError naming the bad field; placeholder values stand in for secrets."""
+    placeholders = {_env_name(n): "JBSWY3DPEHPK3PXP" for n in secret_names}
+    parse_profile(_assemble(text, secret_names), env=placeholders, check_files=False)
+
+
+@transaction.atomic
+def profile_save(
+    *,
+    service: Service,
+    toml: str,
+    new_secrets: dict[str, str],
+    clear: list[str],
+    actor: Any,
+    schedule_enabled: bool = True,
+    schedule_cron: str = "0 2 * * *",
+) -> StagingProfile:
+    """Validate and store a profile. ``new_secrets`` values replace stored ones (blank ones
+    keep them); names in ``clear`` are removed. The audit event names what changed, never a
+    value."""
+    profile = StagingProfile.objects.filter(service=service).first() or StagingProfile(
+        service=service
+    )
+    stored = dict(profile.secrets)
+    for name in clear:
+        stored.pop(name, None)
+    changed_secrets = sorted(name for name, value in new_secrets.items() if value)
+    for name in changed_secrets:
+        if name not in SECRET_FIELDS:
+            raise ProfileError(name, "unknown secret")
+        stored[name] = secrets.encrypt(new_secrets[name])
+    validate(toml, sorted(stored))
+    old_toml = profile.toml
+    profile.toml = toml
+    profile.secrets = stored
+    profile.schedule_enabled = schedule_enabled
+    profile.schedule_cron = schedule_cron
+    profile.save()
+    schedule_sync(profile)
+    audit.record(
+        action=AuditEvent.Action.PROFILE_CHANGED,
+        actor=actor,
+        service=service,
+        payload={
+            "toml_changed": old_toml != toml,
+            "secrets_set": changed_secrets,
+            "secrets_cleared": sorted(clear),
+        },
+    )
+    return profile
+
+
+def engine_profile(profile: StagingProfile) -> Profile:
+    """The engine's Profile with secrets decrypted. Call only where the check runs."""
+    env = {_env_name(name): secrets.decrypt(token) for name, token in profile.secrets.items()}
+    return parse_profile(_assemble(profile.toml, sorted(profile.secrets)), env=env)

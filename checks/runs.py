@@ -1,0 +1,213 @@
+"""Validation runs as domain operations: request, dispatch, execute, sweep, re-run.
+
+Views, tasks and commands call these. The engine (checks.engine) does the checking; this
+module persists what it reports and feeds the checklist."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from checks.catalog import REGISTRY
+from checks.engine import (
+    DestinationPolicy,
+    Outcome,
+    ProfileError,
+    UnknownCheck,
+    UnknownStep,
+    build_target,
+    run_checks,
+    select_specs,
+)
+from checks.models import CheckResult, StagingProfile, ValidationRun
+from checks.profiles import engine_profile
+from checks.secrets import SecretUnreadable
+from portal import services as portal_services
+from portal.models import Service
+from portal.permissions import can_edit_service
+
+log = logging.getLogger(__name__)
+
+
+def outbound_policy() -> DestinationPolicy:
+    return DestinationPolicy(allow=settings.PREFLIGHT_OUTBOUND_ALLOWLIST)
+
+
+def run_request(
+    *,
+    service: Service,
+    actor: Any,
+    steps: list[str] | None = None,
+    keys: list[str] | None = None,
+    trigger: str = ValidationRun.Trigger.MANUAL,
+    parent: ValidationRun | None = None,
+) -> ValidationRun:
+    """Record a run and enqueue it once the transaction commits. ``actor=None`` is the
+    scheduler."""
+    if actor is not None and not can_edit_service(actor, service):
+        raise portal_services.NotAllowed("Only members of the owning team start validations.")
+    if not StagingProfile.objects.filter(service=service).exists():
+        raise portal_services.InvalidInput(
+            "This service has no staging profile yet: configure it before running checks."
+        )
+    try:
+        specs = select_specs(REGISTRY, only=keys or None, steps=steps or None)
+    except (UnknownCheck, UnknownStep) as exc:
+        raise portal_services.InvalidInput(str(exc)) from None
+    if not specs:
+        raise portal_services.InvalidInput("No check matches this selection.")
+    with transaction.atomic():
+        run = ValidationRun.objects.create(
+            service=service,
+            trigger=trigger,
+            triggered_by=actor if actor is not None and actor.is_authenticated else None,
+            parent=parent,
+            steps=sorted(steps or []),
+            keys=[spec.key for spec in specs],
+        )
+        transaction.on_commit(lambda: dispatch(run.pk))
+    return run
+
+
+def dispatch(run_id: int) -> bool:
+    """Hand the run to the broker. If the broker is down the run stays queued and the
+    sweeper tries again; the request that created it has already succeeded."""
+    from checks.tasks import execute_run
+
+    ValidationRun.objects.filter(pk=run_id).update(dispatched_at=timezone.now())
+    run = ValidationRun.objects.get(pk=run_id)
+    ValidationRun.objects.filter(pk=run_id).update(dispatch_attempts=run.dispatch_attempts + 1)
+    try:
+        # The broker URL is read now, not at import, so a broker that comes back (or a test's
+        # settings) is honoured; one short-lived connection per dispatch is cheap enough.
+        # No connection retries: a web request must not wait for a dead broker.
+        options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "max_retries": 0}
+        with execute_run.app.connection_for_write(
+            settings.CELERY_BROKER_URL, connect_timeout=1, transport_options=options
+        ) as conn:
+            execute_run.apply_async(args=[run_id], connection=conn, retry=False)
+    except Exception as exc:  # kombu raises many kinds; all mean "not enqueued"
+        log.warning("run %s not dispatched (broker unavailable?): %s", run_id, exc)
+        return False
+    return True
+
+
+def _claim(run_id: int) -> ValidationRun | None:
+    """queued -> running. A re-delivered message for a running run resumes it; a finished
+    run (or a missing one) is left alone."""
+    now = timezone.now()
+    ValidationRun.objects.filter(pk=run_id, status=ValidationRun.Status.QUEUED).update(
+        status=ValidationRun.Status.RUNNING, started_at=now
+    )
+    run = ValidationRun.objects.select_related("service", "service__template").filter(pk=run_id)
+    found = run.first()
+    if found is None or found.status != ValidationRun.Status.RUNNING:
+        return None
+    return found
+
+
+def _store(run: ValidationRun, outcome: Outcome) -> None:
+    try:
+        with transaction.atomic():
+            CheckResult.objects.create(
+                run=run,
+                key=outcome.key,
+                status=str(outcome.status),
+                summary=outcome.summary[:2000],
+                evidence=outcome.evidence,
+                duration_ms=outcome.duration_ms,
+            )
+    except IntegrityError:
+        log.info("run %s already has a result for %s (re-delivery)", run.pk, outcome.key)
+
+
+def execute(run_id: int) -> ValidationRun | None:
+    """Run a queued (or resume a running) validation and record every result as it lands."""
+    run = _claim(run_id)
+    if run is None:
+        return None
+    done = set(run.results.values_list("key", flat=True))
+    specs = [REGISTRY[key] for key in run.keys if key in REGISTRY and key not in done]
+    try:
+        profile = engine_profile(StagingProfile.objects.get(service=run.service))
+    except (StagingProfile.DoesNotExist, ProfileError, SecretUnreadable) as exc:
+        return _finish(run, message=f"profile unusable: {exc}", status=ValidationRun.Status.ERROR)
+    if specs:
+        target = build_target(profile, outbound_policy())
+        run_checks(target, specs, on_result=lambda outcome: _store(run, outcome))
+    return _finish(run)
+
+
+def _finish(run: ValidationRun, *, message: str = "", status: str | None = None) -> ValidationRun:
+    statuses = dict(run.results.values_list("key", "status"))
+    if status is None:
+        values = set(statuses.values())
+        if "fail" in values:
+            status = ValidationRun.Status.FAILED
+        elif "error" in values:
+            status = ValidationRun.Status.ERROR
+        else:
+            status = ValidationRun.Status.PASSED
+    with transaction.atomic():
+        moved = ValidationRun.objects.filter(pk=run.pk, status=ValidationRun.Status.RUNNING).update(
+            status=status, finished_at=timezone.now(), message=message
+        )
+        if moved and statuses:
+            portal_services.items_from_checks(
+                service=run.service,
+                results=statuses,
+                evidence_url=settings.PREFLIGHT_BASE_URL.rstrip("/")
+                + reverse("checks:run-detail", args=[run.pk]),
+                run_label=f"Validation run #{run.pk}",
+            )
+    run.refresh_from_db()
+    return run
+
+
+def sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Mark runs stuck past the deadline as error; re-dispatch queued runs that never
+    started (their message was lost or never sent); give up after too many attempts."""
+    now = now or timezone.now()
+    stuck = ValidationRun.objects.filter(
+        status=ValidationRun.Status.RUNNING,
+        started_at__lt=now - timedelta(seconds=settings.PREFLIGHT_RUN_DEADLINE_S),
+    ).update(
+        status=ValidationRun.Status.ERROR,
+        finished_at=now,
+        message="stuck: no progress before the deadline (worker lost?)",
+    )
+    retry_before = now - timedelta(seconds=settings.PREFLIGHT_DISPATCH_RETRY_S)
+    waiting = ValidationRun.objects.filter(status=ValidationRun.Status.QUEUED).filter(
+        Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=retry_before)
+    )
+    given_up = waiting.filter(
+        dispatch_attempts__gte=settings.PREFLIGHT_DISPATCH_MAX_ATTEMPTS
+    ).update(
+        status=ValidationRun.Status.ERROR,
+        finished_at=now,
+        message="never started: the broker did not accept it",
+    )
+    redispatched = 0
+    for run_id in waiting.values_list("pk", flat=True):
+        dispatch(run_id)
+        redispatched += 1
+    return {"stuck": stuck, "given_up": given_up, "redispatched": redispatched}
+
+
+def rerun_check(*, run: ValidationRun, key: str, actor: Any) -> ValidationRun:
+    if not run.results.filter(key=key).exists():
+        raise portal_services.NotFound(f"run #{run.pk} has no result for {key!r}")
+    return run_request(
+        service=run.service,
+        actor=actor,
+        keys=[key],
+        trigger=ValidationRun.Trigger.RERUN,
+        parent=run,
+    )

@@ -1,0 +1,132 @@
+"""Validation pages: start a run, watch it live, history, re-run one check, the profile."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from checks import profiles, runs, selectors
+from checks.engine import ProfileError
+from checks.forms import ProfileForm, RunForm
+from checks.models import ValidationRun
+from checks.schedules import BadCron
+from portal.htmx import is_partial
+from portal.models import Service
+from portal.permissions import can_edit_service
+from portal.services import DomainError, NotAllowed
+
+# htmx stops polling when a response has this status.
+STOP_POLLING = 286
+
+
+def _refused(request: HttpRequest, error: DomainError, back: str) -> HttpResponse:
+    return render(
+        request, "portal/error.html", {"message": str(error), "back": back}, status=error.status
+    )
+
+
+@require_POST
+def run_start(request: HttpRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    form = RunForm(request.POST)
+    steps = form.cleaned_data["steps"] if form.is_valid() else []
+    try:
+        run = runs.run_request(service=service, actor=request.user, steps=steps)
+    except DomainError as error:
+        return _refused(request, error, reverse("portal:service-detail", args=[slug]))
+    return redirect("checks:run-detail", run.pk)
+
+
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(
+        ValidationRun.objects.select_related("service", "triggered_by"), pk=run_id
+    )
+    context = {
+        "run": run,
+        "results": selectors.run_results(run),
+        "can_edit": can_edit_service(request.user, run.service),
+    }
+    if is_partial(request):
+        status = STOP_POLLING if run.finished else 200
+        return render(request, "checks/htmx/run_live.html", context, status=status)
+    return render(request, "checks/run_detail.html", context)
+
+
+@require_GET
+def run_history(request: HttpRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    return render(
+        request,
+        "checks/run_history.html",
+        {"service": service, "runs": selectors.run_history(service)},
+    )
+
+
+@require_POST
+def rerun_check(request: HttpRequest, run_id: int, key: str) -> HttpResponse:
+    run = get_object_or_404(ValidationRun, pk=run_id)
+    try:
+        new = runs.rerun_check(run=run, key=key, actor=request.user)
+    except DomainError as error:
+        return _refused(request, error, reverse("checks:run-detail", args=[run_id]))
+    return redirect("checks:run-detail", new.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def profile_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    service = get_object_or_404(Service, slug=slug)
+    current = selectors.profile_of(service)
+    editable = can_edit_service(request.user, service)
+    if request.method == "POST":
+        if not editable:
+            return _refused(
+                request,
+                NotAllowed("Only members of the owning team change the staging profile."),
+                reverse("portal:service-detail", args=[slug]),
+            )
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                profiles.profile_save(
+                    service=service,
+                    toml=data["toml"],
+                    new_secrets={"password": data["password"], "otp_secret": data["otp_secret"]},
+                    clear=data["clear"],
+                    schedule_enabled=data["schedule_enabled"],
+                    schedule_cron=data["schedule_cron"],
+                    actor=request.user,
+                )
+            except BadCron as exc:
+                form.add_error("schedule_cron", str(exc))
+            except ProfileError as exc:
+                form.add_error("toml", str(exc))
+            else:
+                messages.success(request, "Staging profile saved.")
+                return redirect("checks:profile", slug)
+        status = 400
+    else:
+        form = ProfileForm(
+            initial={
+                "toml": current.toml if current else profiles.default_toml(service),
+                "schedule_enabled": current.schedule_enabled if current else True,
+                "schedule_cron": current.schedule_cron if current else "0 2 * * *",
+            }
+        )
+        status = 200
+    return render(
+        request,
+        "checks/profile.html",
+        {
+            "service": service,
+            "form": form,
+            "profile": current,
+            "editable": editable,
+            "stored_secrets": current.secret_names if current else [],
+        },
+        status=status,
+    )

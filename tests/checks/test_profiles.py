@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from checks import profiles, secrets
+from checks.engine import ProfileError
+from checks.models import StagingProfile
+from portal.models import AuditEvent
+from tests.conftest import PASSWORD
+
+TOML = '[service]\nname = "orders"\nbase_url = "http://127.0.0.1:9"\n[auth]\nusername = "probe"\n'
+
+
+def _save(service, **kw):
+    args = {"toml": TOML, "new_secrets": {"password": "s3cret-pw", "otp_secret": ""}, "clear": []}
+    args.update(kw)
+    return profiles.profile_save(service=service, actor=None, **args)
+
+
+def test_secrets_are_encrypted_at_rest_and_decrypted_for_the_engine(service) -> None:
+    profile = _save(service)
+    stored = StagingProfile.objects.get(pk=profile.pk)
+    assert "s3cret-pw" not in str(stored.secrets) and "s3cret-pw" not in stored.toml
+    assert profiles.engine_profile(stored).auth.password == "s3cret-pw"
+    event = AuditEvent.objects.get(action="profile_changed")
+    assert event.payload["secrets_set"] == ["password"] and "s3cret-pw" not in str(event.payload)
+
+
+def test_a_blank_secret_keeps_the_stored_one_and_clear_removes_it(service) -> None:
+    _save(service)
+    kept = _save(service, new_secrets={"password": "", "otp_secret": ""})
+    assert profiles.engine_profile(kept).auth.password == "s3cret-pw"
+    cleared = _save(service, new_secrets={"password": "", "otp_secret": ""}, clear=["password"])
+    assert cleared.secrets == {} and profiles.engine_profile(cleared).auth.password is None
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        ('[service]\nname = "x"\nbase_url = "ftp://x"\n', "service.base_url"),
+        (TOML + 'password = "literal"\n', "auth.password"),
+        (TOML + "[limits]\npage_size = 0\n", "limits.page_size"),
+        ("[service\n", "profile"),
+    ],
+)
+def test_a_bad_profile_is_refused_naming_the_field_and_nothing_is_saved(service, toml, field):
+    with pytest.raises(ProfileError) as info:
+        _save(service, toml=toml)
+    assert info.value.field == field
+    assert not StagingProfile.objects.exists()
+
+
+def test_keys_rotate_without_losing_secrets(service, settings) -> None:
+    profile = _save(service)
+    new_key = Fernet.generate_key().decode()
+    settings.PREFLIGHT_SECRET_KEYS = [new_key, *settings.PREFLIGHT_SECRET_KEYS]
+    call_command("rotate_secrets")
+    settings.PREFLIGHT_SECRET_KEYS = [new_key]  # the old key is gone
+    profile.refresh_from_db()
+    assert secrets.decrypt(profile.secrets["password"]) == "s3cret-pw"
+
+
+def test_the_profile_page_never_renders_a_secret_back(service, lead) -> None:
+    _save(service)
+    client = Client()
+    client.login(username="lead", password=PASSWORD)
+    html = client.get(reverse("checks:profile", args=["orders"])).content.decode()
+    assert "s3cret-pw" not in html and "<code>password</code>" in html
+    response = client.post(
+        reverse("checks:profile", args=["orders"]),
+        {"toml": TOML + "[limits]\npage_size = 500\n", "schedule_cron": "0 2 * * *"},
+    )
+    assert response.status_code == 400 and "limits.page_size" in response.content.decode()
+    response = client.post(
+        reverse("checks:profile", args=["orders"]),
+        {"toml": TOML, "schedule_cron": "99 2 * * *", "schedule_enabled": "on"},
+    )
+    assert response.status_code == 400 and "schedule" in response.content.decode().lower()
+
+
+def test_outsiders_cannot_change_a_profile(service, outsider) -> None:
+    client = Client()
+    client.login(username="outsider", password=PASSWORD)
+    response = client.post(reverse("checks:profile", args=["orders"]), {"toml": TOML})
+    assert response.status_code == 403 and not StagingProfile.objects.exists()
+
+
+def test_saving_a_profile_schedules_a_nightly_validation(service) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    _save(service)
+    task = PeriodicTask.objects.get(name="validate:orders")
+    assert task.task == "checks.tasks.scheduled_validation" and task.enabled
+    assert (task.crontab.minute, task.crontab.hour) == ("0", "2")
+    _save(service, schedule_enabled=False, schedule_cron="30 4 * * 1")
+    task.refresh_from_db()
+    assert not task.enabled and task.crontab.hour == "4"

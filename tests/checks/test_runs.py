@@ -1,0 +1,176 @@
+"""Runs executed as plain functions (the Celery task calls the same code) over real HTTP
+against the reference service on loopback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from checks import runs
+from checks.models import CheckResult, ValidationRun
+from checks.tasks import execute_run, scheduled_validation, sweep_runs
+from portal.models import AuditEvent, ItemState
+from portal.services import InvalidInput, NotAllowed
+from tests.checks.conftest import profile_for
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _state(service, key):
+    return ItemState.objects.get(service=service, item_key=key)
+
+
+def test_a_smoke_run_records_results_and_verifies_the_mapped_items(staged_service, lead):
+    run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    assert run.status == "queued" and run.keys == [
+        "smoke.health",
+        "smoke.ping_db",
+        "smoke.crud_cycle",
+    ]
+    assert execute_run(run.pk) == "passed"  # the task, called as a function
+    run.refresh_from_db()
+    assert run.started_at and run.finished_at
+    assert dict(run.results.values_list("key", "status")) == {
+        "smoke.health": "pass",
+        "smoke.ping_db": "pass",
+        "smoke.crud_cycle": "pass",
+    }
+    state = _state(staged_service, "testing.suites_pass")  # mapped to the three smoke keys
+    assert state.state == "done" and state.updated_by is None and state.expires_at
+    assert f"/runs/{run.pk}/" in state.evidence_url
+    event = AuditEvent.objects.get(action="verified", item_key="testing.suites_pass")
+    assert event.actor_name == "preflight-system"
+
+
+def test_executing_the_same_run_twice_records_nothing_twice(staged_service, lead):
+    run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    runs.execute(run.pk)
+    assert runs.execute(run.pk) is None  # finished: a re-delivery is a no-op
+    # A re-delivery while running resumes: only missing keys run.
+    ValidationRun.objects.filter(pk=run.pk).update(status="running")
+    CheckResult.objects.filter(run=run, key="smoke.crud_cycle").delete()
+    runs.execute(run.pk)
+    assert CheckResult.objects.filter(run=run).count() == 3
+
+
+def test_a_failing_check_marks_its_items_failing(service, lead, reference_service_factory):
+    profile_for(service, reference_service_factory(flaws=["health_down"]))
+    run = runs.run_request(service=service, actor=lead, keys=["smoke.health"])
+    assert runs.execute(run.pk).status == "failed"
+    state = _state(service, "testing.suites_pass")
+    assert state.state == "failing" and "smoke.health failed" in state.note
+
+
+def test_an_unreachable_service_is_an_error_not_a_failure(service, lead) -> None:
+    from tests.support.refservice import _free_socket
+
+    sock = _free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+
+    class Down:
+        base_url = f"http://127.0.0.1:{port}"
+        username, password, otp_secret = "probe", "pw", "JBSWY3DPEHPK3PXP"
+
+    profile_for(service, Down())
+    run = runs.run_request(service=service, actor=lead, keys=["smoke.health"])
+    assert runs.execute(run.pk).status == "error"
+    assert _state(service, "testing.suites_pass").state == "open"
+
+
+def test_runs_need_a_profile_a_member_and_known_keys(service, lead, outsider) -> None:
+    with pytest.raises(InvalidInput, match="no staging profile"):
+        runs.run_request(service=service, actor=lead)
+    profile_for(
+        service,
+        type(
+            "R",
+            (),
+            {
+                "base_url": "http://127.0.0.1:9",
+                "username": "p",
+                "password": "x",
+                "otp_secret": "JBSWY3DPEHPK3PXP",
+            },
+        )(),
+    )
+    with pytest.raises(NotAllowed):
+        runs.run_request(service=service, actor=outsider)
+    with pytest.raises(InvalidInput, match="nope"):
+        runs.run_request(service=service, actor=lead, keys=["nope.nope"])
+    assert not ValidationRun.objects.exists()
+
+
+def test_rerun_of_one_check_makes_a_child_run(staged_service, lead) -> None:
+    run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    runs.execute(run.pk)
+    child = runs.rerun_check(run=run, key="smoke.ping_db", actor=lead)
+    assert child.parent == run and child.keys == ["smoke.ping_db"] and child.trigger == "rerun"
+
+
+def test_the_sweeper_fails_stuck_runs_and_redispatches_lost_ones(staged_service, lead, settings):
+    settings.PREFLIGHT_DISPATCH_MAX_ATTEMPTS = 3
+    stuck = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    ValidationRun.objects.filter(pk=stuck.pk).update(
+        status="running", started_at=timezone.now() - timedelta(hours=2)
+    )
+    lost = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    ValidationRun.objects.filter(pk=lost.pk).update(dispatched_at=None)
+    hopeless = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    ValidationRun.objects.filter(pk=hopeless.pk).update(
+        dispatch_attempts=3, dispatched_at=timezone.now() - timedelta(hours=1)
+    )
+    counts = sweep_runs()
+    assert counts == {"stuck": 1, "given_up": 1, "redispatched": 1}
+    assert ValidationRun.objects.get(pk=stuck.pk).status == "error"
+    assert ValidationRun.objects.get(pk=hopeless.pk).status == "error"
+    assert ValidationRun.objects.get(pk=lost.pk).dispatched_at is not None
+
+
+def test_a_run_requested_while_the_broker_is_down_stays_queued(staged_service, lead, settings):
+    import redis
+
+    # Nothing listens on port 1: a real connection refusal, no mock.
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    assert runs.dispatch(run.pk) is False
+    run.refresh_from_db()
+    assert run.status == "queued" and run.dispatch_attempts == 2
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    r = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = r.llen(queue)
+    assert runs.dispatch(run.pk) is True  # the broker is back: the sweeper's path
+    assert r.llen(queue) == before + 1
+    r.delete(queue)
+
+
+def test_scheduled_validation_starts_a_run(staged_service) -> None:
+    run_id = scheduled_validation(staged_service.pk)
+    run = ValidationRun.objects.get(pk=run_id)
+    assert run.trigger == "schedule" and run.triggered_by is None
+
+
+def test_the_run_pages_with_and_without_htmx(staged_service, lead) -> None:
+    client = Client()
+    client.login(username="lead", password=PASSWORD)
+    response = client.post(reverse("checks:run-start", args=["orders"]), {"steps": ["smoke"]})
+    run = ValidationRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/runs/{run.pk}/"
+    live = client.get(f"/runs/{run.pk}/", HTTP_HX_REQUEST="true")
+    assert live.status_code == 200 and 'hx-trigger="every 1s"' in live.content.decode()
+    runs.execute(run.pk)
+    done = client.get(f"/runs/{run.pk}/", HTTP_HX_REQUEST="true")
+    assert done.status_code == 286  # htmx stops polling
+    assert "smoke.crud_cycle" in done.content.decode() and "every 1s" not in done.content.decode()
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "<html" in page and "Passed" in page
+    assert (
+        f"#{run.pk}" in client.get(reverse("checks:run-history", args=["orders"])).content.decode()
+    )
+    assert "Run validation" in client.get("/services/orders/").content.decode()
