@@ -1,0 +1,1 @@
+"""Runnable examples that Preflight validates against (see examples/reference_service)."""
