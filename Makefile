@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest pytest-postgres bench clean
+.PHONY: run test lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,6 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf var staticfiles .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP)
+	PREFLIGHT_ENV=test $(PY) scripts/bench_checks.py

@@ -8,6 +8,7 @@ Celery's filesystem transport, so no server is ever required. Ctrl-C stops every
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -22,6 +23,9 @@ VAR = Path(os.environ.get("PREFLIGHT_VAR_DIR", ROOT / "var"))
 PY = sys.executable
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "8000")
+# The demo services' staging URLs (portal/demo.py) point at these.
+REF_HEALTHY_PORT, REF_FLAWED_PORT = "8101", "8102"
+FLAWED = "cors_wildcard,no_rate_limit,offset_pagination"
 
 
 def dev_env() -> dict[str, str]:
@@ -32,10 +36,16 @@ def dev_env() -> dict[str, str]:
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n")
+            fh.write(f"PREFLIGHT_SECRET_KEYS={base64.urlsafe_b64encode(os.urandom(32)).decode()}\n")
+            # The local reference services' probe credentials (demo only).
+            fh.write(f"REF_PROBE_PASSWORD={secrets.token_urlsafe(16)}\n")
+            fh.write(f"REF_OTP_SECRET={base64.b32encode(os.urandom(20)).decode()}\n")
+            fh.write(f"REF_DRILL_TOKEN={secrets.token_urlsafe(16)}\n")
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
     env = {**os.environ, **{k: v for k, v in values.items() if k not in os.environ}}
     env.setdefault("PREFLIGHT_ENV", "dev")
     env.setdefault("DJANGO_DEBUG", "1")
+    env.setdefault("PREFLIGHT_BASE_URL", f"http://{HOST}:{PORT}")
     env["PREFLIGHT_VAR_DIR"] = str(VAR)
     env["PYTHONUNBUFFERED"] = "1"
     env["CELERY_BROKER_URL"] = pick_broker(env.get("CELERY_BROKER_URL", ""))
@@ -70,14 +80,24 @@ def main() -> int:
     manage(env, "migrate", "--verbosity", "0")
     manage(env, "import_template")
     manage(env, "load_demo")
+    manage(env, "load_demo_profiles")
     logs = VAR / "logs"
     logs.mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(name: str, argv: list[str]) -> None:
+    def start(name: str, argv: list[str], child_env: dict[str, str] | None = None) -> None:
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        procs[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log)
+        procs[name] = subprocess.Popen(
+            argv, cwd=ROOT, env=child_env or env, stdout=log, stderr=log
+        )
 
+    # Two reference services for the demo services' staging: one healthy, one with flaws.
+    ref_env = dict(env)
+    if env["CELERY_BROKER_URL"].startswith("redis"):
+        ref_env["REDIS_URL"] = env["CELERY_BROKER_URL"]
+    reference = [PY, "-m", "examples.reference_service", "--host", "127.0.0.1"]
+    start("ref-healthy", [*reference, "--port", REF_HEALTHY_PORT], ref_env)
+    start("ref-flawed", [*reference, "--port", REF_FLAWED_PORT, "--flaw", FLAWED], ref_env)
     start("web", [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"])
     celery = [PY, "-m", "celery", "-A", "app"]
     start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
@@ -101,7 +121,11 @@ def main() -> int:
     logins = VAR / "demo-logins.txt"
     print()
     print(f"Preflight is up: http://{HOST}:{PORT}/   (broker: {env['CELERY_BROKER_URL']})")
-    print(f"Logs: {logs}/{{web,worker,beat}}.log")
+    print(f"Logs: {logs}/{{web,worker,beat,ref-healthy,ref-flawed}}.log")
+    print(
+        f"Reference services: healthy http://127.0.0.1:{REF_HEALTHY_PORT} (orders), "
+        f"flawed http://127.0.0.1:{REF_FLAWED_PORT} (inventory: {FLAWED})"
+    )
     if logins.exists():
         print("Demo logins (username, password, role):")
         print(logins.read_text().rstrip())
