@@ -1,0 +1,54 @@
+"""The registry itself: the public keys, their runbook steps, isolation, and no Django."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from checks.catalog import REGISTRY
+
+SMOKE = {"smoke.health", "smoke.ping_db", "smoke.crud_cycle"}
+FUNCTIONAL = {
+    "api.cursor_pagination",
+    "security.rate_limit",
+    "auth.jwt_flow",
+    "auth.otp_flow",
+}
+HTTP = {
+    "security.cors",
+    "security.tls",
+    "security.headers",
+    "security.request_limits",
+    "api.error_format",
+    "api.openapi",
+    "api.deprecation",
+    "reliability.idempotency",
+    "observability.request_id",
+    "observability.metrics",
+}
+
+
+def test_it_registers_exactly_the_catalog_keys_under_their_own_names() -> None:
+    assert set(REGISTRY) == SMOKE | FUNCTIONAL | HTTP
+    assert all(spec.key == key for key, spec in REGISTRY.items())
+
+
+def test_each_check_belongs_to_its_runbook_step() -> None:
+    steps = {key: spec.step for key, spec in REGISTRY.items()}
+    assert {k for k, s in steps.items() if s == "smoke"} == SMOKE
+    assert {k for k, s in steps.items() if s == "functional"} == FUNCTIONAL
+    assert {k for k, s in steps.items() if s == "http"} == HTTP
+
+
+def test_only_the_rate_limit_probe_runs_isolated() -> None:
+    assert [k for k, spec in REGISTRY.items() if spec.isolated] == ["security.rate_limit"]
+
+
+def test_the_catalog_never_imports_django() -> None:
+    code = "import sys, checks.catalog; assert 'django' not in sys.modules, 'django imported'"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False
+    )
+    assert result.returncode == 0, result.stderr
