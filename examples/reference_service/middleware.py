@@ -195,6 +195,10 @@ class BodyTooLarge(ApiError):
         )
 
 
+# The most an oversized upload is read (and dropped) for, so its 413 arrives intact.
+DRAIN_CAP = 16 * 1024 * 1024
+
+
 class BodyLimitMiddleware:
     """413 for bodies over the limit: by Content-Length up front, and by counting chunks.
 
@@ -245,9 +249,25 @@ class BodyLimitMiddleware:
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         exc = BodyTooLarge(self.limit)
         response = error_response(413, exc.code, exc.message, details=exc.details, plain=self.plain)
-        # Close the connection: the rest of the oversized body is never read.
-        response.headers["Connection"] = "close"
+        # Read and discard the rest of the upload (bounded) before answering: a server that
+        # answers and closes with unread bytes makes the kernel reset the connection, and the
+        # client then sees "connection reset" instead of the 413.
+        if not await self._drain(receive, cap=DRAIN_CAP):
+            response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+    @staticmethod
+    async def _drain(receive: Receive, *, cap: int) -> bool:
+        """Consume the request body up to ``cap`` bytes; True when it was read to the end."""
+        drained = 0
+        while drained <= cap:
+            message = await receive()
+            if message["type"] != "http.request":
+                return False
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+        return False
 
 
 class ErrorInjectionMiddleware:

@@ -149,6 +149,8 @@ def run_reference_service(
                 access_log=False,
                 proxy_headers=False,
                 lifespan="on",
+                # Keep-alive connections from a shared client must not hold shutdown for long.
+                timeout_graceful_shutdown=1,
                 **ssl_kwargs,
             )
         )
