@@ -230,6 +230,17 @@ class AuditEvent(models.Model):
         SERVICE_CREATED = "service_created", "Service registered"
         TEMPLATE_UPGRADED = "template_upgraded", "Template upgraded"
         PROFILE_CHANGED = "profile_changed", "Profile changed"
+        LAUNCH_REQUESTED = "launch_requested", "Launch requested"
+        LAUNCH_APPROVED = "launch_approved", "Launch approved"
+        LAUNCH_REJECTED = "launch_rejected", "Launch rejected"
+        LAUNCH_WITHDRAWN = "launch_withdrawn", "Launch withdrawn"
+        EXEMPTION_REQUESTED = "exemption_requested", "Gate exemption requested"
+        APPROVAL_INVALIDATED = "approval_invalidated", "Approval invalidated"
+        FACTS_RECEIVED = "facts_received", "Facts received from CI"
+        TOKEN_CREATED = "token_created", "API token created"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
+        DRILL_STARTED = "drill_started", "Drill started"
+        DRILL_FINISHED = "drill_finished", "Drill finished"
 
     created_at = models.DateTimeField()
     actor = models.ForeignKey(
