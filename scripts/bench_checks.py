@@ -51,8 +51,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None)
     args = parser.parse_args()
     print(f"HTTP checks: {len(REGISTRY)} keys, {args.runs} runs, reference service on loopback")
-    print(f"{'run':>4} {'wall ms':>9} {'slowest ms':>11} {'slowest check':<24} {'sum ms':>8} "
-          f"{'wall/slowest':>12}  statuses")
+    print(
+        f"{'run':>4} {'wall ms':>9} {'slowest ms':>11} {'slowest check':<24} {'sum ms':>8} "
+        f"{'wall/slowest':>12}  statuses"
+    )
     ratios = []
     walls = []
     for index in range(1, args.runs + 1):
@@ -60,12 +62,16 @@ def main() -> int:
         ratio = wall / slow if slow else float("inf")
         ratios.append(ratio)
         walls.append(wall)
-        print(f"{index:>4} {wall:>9.0f} {slow:>11.0f} {key:<24} {total:>8.0f} {ratio:>12.2f}  "
-              + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items())))
+        print(
+            f"{index:>4} {wall:>9.0f} {slow:>11.0f} {key:<24} {total:>8.0f} {ratio:>12.2f}  "
+            + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items()))
+        )
     median = statistics.median(ratios)
     verdict = "meets" if median <= 1.5 else "MISSES"
-    print(f"median wall {statistics.median(walls):.0f} ms; median wall/slowest {median:.2f} "
-          f"({verdict} the 1.5 target)")
+    print(
+        f"median wall {statistics.median(walls):.0f} ms; median wall/slowest {median:.2f} "
+        f"({verdict} the 1.5 target)"
+    )
     return 0
 
 

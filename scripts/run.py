@@ -87,9 +87,7 @@ def main() -> int:
 
     def start(name: str, argv: list[str], child_env: dict[str, str] | None = None) -> None:
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env=child_env or env, stdout=log, stderr=log
-        )
+        procs[name] = subprocess.Popen(argv, cwd=ROOT, env=child_env or env, stdout=log, stderr=log)
 
     # Two reference services for the demo services' staging: one healthy, one with flaws.
     ref_env = dict(env)
