@@ -34,6 +34,10 @@ FLAWS: dict[str, str] = {
     "no_idempotency": "Idempotency-Key is ignored",
     "no_request_id": "no X-Request-ID on responses",
     "metrics_incomplete": "/metrics has no histograms and no cache counters",
+    "ready_ignores_db": "/ready answers 200 while the database is down",
+    "redis_hard_dependency": "item reads answer 503 while Redis is down",
+    "canary_stuck": "a rollback (release weight 0) is ignored: the canary keeps serving",
+    "slow": "requests are served one at a time, 50 ms each (about 20 req/s at most)",
 }
 
 DEFAULT_ORIGINS = ("https://app.example.com",)

@@ -7,6 +7,7 @@ the ones FastAPI's own error handlers produce.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -195,6 +196,7 @@ class BodyTooLarge(ApiError):
         )
 
 
+SLOW_REQUEST_S = 0.05
 # The most an oversized upload is read (and dropped) for, so its 413 arrives intact.
 DRAIN_CAP = 16 * 1024 * 1024
 
@@ -271,7 +273,7 @@ class BodyLimitMiddleware:
 
 
 class ErrorInjectionMiddleware:
-    """The errors drill: a share of requests answers 500.
+    """The errors drill: a share of requests answers 500. Also the `slow` flaw.
 
     /__drill/ stays reachable to end the drill, and /metrics stays up so Prometheus can see the
     error rate that the drill exists to make it alert on.
@@ -280,6 +282,8 @@ class ErrorInjectionMiddleware:
     def __init__(self, app: ASGIApp, state: ServiceState) -> None:
         self.app = app
         self.state = state
+        # The `slow` flaw: one request at a time, so the service cannot hold a higher rate.
+        self.slow = asyncio.Lock() if state.config.has("slow") else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -287,6 +291,9 @@ class ErrorInjectionMiddleware:
             return
         path: str = scope["path"]
         exempt = path.startswith("/__drill/") or path == "/metrics"
+        if not exempt and self.slow is not None:
+            async with self.slow:
+                await asyncio.sleep(SLOW_REQUEST_S)
         if not exempt and self.state.drills.should_fail():
             response = error_response(
                 500,

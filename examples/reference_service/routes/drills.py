@@ -75,5 +75,7 @@ def drill_errors(payload: ErrorRate, state: StateDep) -> dict[str, Any]:
 
 @router.post("/release")
 def drill_release(payload: Release, state: StateDep) -> dict[str, Any]:
+    if payload.weight == 0 and state.config.has("canary_stuck"):
+        return state.drills.snapshot()  # the flaw: the rollback is accepted and ignored
     state.drills.set_release(payload.canary_version, payload.weight)
     return state.drills.snapshot()

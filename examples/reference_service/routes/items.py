@@ -12,6 +12,7 @@ from .. import pagination
 from ..config import RefConfig
 from ..deps import CanRead, CanWrite, StateDep, require_db
 from ..errors import ApiError
+from ..kv import KVUnavailable
 from ..state import ServiceState
 from ..store import Page
 
@@ -122,6 +123,11 @@ def build_router(config: RefConfig) -> APIRouter:
         summary="Read one item (read-through cache)",
     )
     def get_item(item_id: str, principal: CanRead, state: StateDep) -> dict[str, Any]:
+        if state.config.has("redis_hard_dependency"):
+            try:
+                state.kv.ping()
+            except KVUnavailable:
+                raise ApiError(503, "cache_unavailable", "Cache unavailable") from None
         item = state.cache.get(item_id)
         if item is None:
             raise _not_found(item_id)

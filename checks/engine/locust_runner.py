@@ -1,0 +1,241 @@
+"""Run Locust headless as a subprocess and read its CSV statistics back.
+
+Why Locust: measured here, an httpx async loop reaches about 1% of wrk's request rate, so a
+home-made loop would measure itself, not the service. Locust runs in its own process
+(gevent monkey-patches whatever imports it) with a minimal environment: the worker's own
+secrets (database URL, encryption keys) are not passed on.
+
+Locust's traffic cannot go through the guarded client. The caller must judge the host with
+the run's DestinationPolicy before calling ``run_locust`` (checks/catalog/load.py does).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+POLL_S = 0.25
+# Time Locust needs beyond --run-time: start, spawn, --stop-timeout, writing the CSVs.
+GRACE_S = 30.0
+STOP_TIMEOUT_S = 2
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    host: str
+    items_path: str
+    token: str = field(repr=False)
+    offered_rps: float
+    users: int
+    duration_s: float
+    workers: int = 0  # >0: be a master and wait for this many workers
+    master_bind_host: str = "*"
+    master_bind_port: int = 5557
+
+    @property
+    def rate_per_user(self) -> float:
+        return self.offered_rps / self.users
+
+
+@dataclass
+class LoadStats:
+    totals: dict[str, Any]
+    timeline: list[dict[str, Any]]
+    endpoints: list[dict[str, Any]]
+    returncode: int | None
+    log_tail: str = ""
+
+
+class LocustFailed(Exception):
+    """Locust did not produce statistics (crashed, could not start, or ran over time)."""
+
+
+def command(plan: LoadPlan, csv_prefix: Path) -> list[str]:
+    args = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        plan.host,
+        "--users",
+        str(plan.users),
+        "--spawn-rate",
+        str(plan.users),  # everyone within a second: the measured window is the steady state
+        "--run-time",
+        f"{math.ceil(plan.duration_s)}s",
+        "--stop-timeout",
+        str(STOP_TIMEOUT_S),
+        "--csv",
+        str(csv_prefix),
+        "--csv-full-history",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+    ]
+    if plan.workers:
+        args += [
+            "--master",
+            "--expect-workers",
+            str(plan.workers),
+            "--expect-workers-max-wait",
+            "60",
+            "--master-bind-host",
+            plan.master_bind_host,
+            "--master-bind-port",
+            str(plan.master_bind_port),
+        ]
+    return args
+
+
+def _environment(plan: LoadPlan, home: str) -> dict[str, str]:
+    keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ") if k in os.environ}
+    return {
+        **keep,
+        "HOME": home,
+        "PYTHONUNBUFFERED": "1",
+        "PREFLIGHT_LOAD_TOKEN": plan.token,
+        "PREFLIGHT_LOAD_RATE_PER_USER": f"{plan.rate_per_user:.6f}",
+        "PREFLIGHT_LOAD_ITEMS_PATH": plan.items_path,
+    }
+
+
+def run_locust(plan: LoadPlan, *, tick: Callable[[], None] = lambda: None) -> LoadStats:
+    """Run the plan to completion and parse its statistics.
+
+    ``tick`` is called every quarter second while Locust runs; if it raises (a cancelled
+    drill), Locust is stopped and the exception propagates.
+    """
+    budget = plan.duration_s + GRACE_S + (60 if plan.workers else 0)
+    with tempfile.TemporaryDirectory(prefix="preflight-locust-") as tmp:
+        prefix = Path(tmp, "load")
+        log_path = Path(tmp, "locust.log")
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                command(plan, prefix),
+                env=_environment(plan, tmp),
+                cwd=tmp,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                _wait(proc, budget, tick)
+            finally:
+                _stop(proc)
+        tail = log_path.read_text(errors="replace")[-2000:]
+        stats = prefix.with_name("load_stats.csv")
+        if not stats.exists():
+            raise LocustFailed(f"Locust exited {proc.returncode} without statistics: {tail}")
+        endpoints, totals = parse_stats(stats)
+        timeline = parse_history(prefix.with_name("load_stats_history.csv"))
+        return LoadStats(totals, timeline, endpoints, proc.returncode, tail)
+
+
+def _wait(proc: subprocess.Popen[bytes], budget: float, tick: Callable[[], None]) -> None:
+    deadline = time.monotonic() + budget
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            raise LocustFailed(f"Locust still running {budget:g}s after start; stopped it")
+        tick()
+        time.sleep(POLL_S)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT first (Locust then writes its CSVs), then the whole process group."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _number(value: str | None) -> float | None:
+    if not value or value == "N/A":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_stats(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(per-endpoint rows, the Aggregated row) of Locust's ``_stats.csv``."""
+    endpoints: list[dict[str, Any]] = []
+    totals: dict[str, Any] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            entry = {
+                "name": row.get("Name", ""),
+                "method": row.get("Type", ""),
+                "requests": int(_number(row.get("Request Count")) or 0),
+                "failures": int(_number(row.get("Failure Count")) or 0),
+                "rps": _number(row.get("Requests/s")) or 0.0,
+                "p50_ms": _number(row.get("50%")),
+                "p95_ms": _number(row.get("95%")),
+                "p99_ms": _number(row.get("99%")),
+            }
+            if entry["name"] == "Aggregated":
+                totals = {k: entry[k] for k in ("requests", "failures", "rps", "p50_ms")}
+                totals.update(p95_ms=entry["p95_ms"], p99_ms=entry["p99_ms"])
+            else:
+                endpoints.append(entry)
+    return endpoints, totals
+
+
+def parse_history(path: Path) -> list[dict[str, Any]]:
+    """The Aggregated rows of ``_stats_history.csv`` (one a second) as the load curve.
+
+    The rate is the difference of the running request count, which is exact per interval;
+    Locust's own "Requests/s" column is a ten-second moving average.
+    """
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("Name") == "Aggregated"]
+    timeline: list[dict[str, Any]] = []
+    start: float | None = None
+    previous: tuple[float, float, float] | None = None  # (timestamp, requests, failures)
+    for row in rows:
+        stamp = _number(row.get("Timestamp"))
+        total = _number(row.get("Total Request Count")) or 0.0
+        failures = _number(row.get("Total Failure Count")) or 0.0
+        if stamp is None:
+            continue
+        if start is None:
+            start = stamp
+        if previous is not None and stamp > previous[0]:
+            rps = (total - previous[1]) / (stamp - previous[0])
+            errors = failures - previous[2]
+        else:
+            rps, errors = _number(row.get("Requests/s")) or 0.0, failures
+        previous = (stamp, total, failures)
+        timeline.append(
+            {
+                "t": round(stamp - start, 3),
+                "rps": round(rps, 2),
+                "p50_ms": _number(row.get("50%")),
+                "p95_ms": _number(row.get("95%")),
+                "errors": int(errors),
+            }
+        )
+    return timeline

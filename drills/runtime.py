@@ -1,0 +1,88 @@
+"""The worker side of drills: lend a run's Target the portal's lock, heartbeat, cancel flag
+and alert source (checks.engine.hooks.DrillContext), so the framework-free drill checks can
+be recorded, cancelled and judged without importing Django."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import close_old_connections, connection
+
+from checks.engine import Target, Verdict
+from checks.engine.hooks import AlertSeen, DrillBusy, DrillContext, set_drill_context
+from checks.models import ValidationRun
+from drills import services
+
+CANCEL_POLL_S = 0.5
+
+
+class PortalDrills:
+    """DrillContext callbacks for one run. Called from the runner's check threads: each
+    thread gets its own DB connection, closed when its drill ends."""
+
+    def __init__(self, run: ValidationRun) -> None:
+        self.run = run
+        self._ids: dict[str, int] = {}
+        self._cancel: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, key: str, restore: list[str]) -> None:
+        try:
+            drill = services.drill_begin(
+                service=self.run.service, run=self.run, key=key, restore=restore
+            )
+        except DrillBusy:
+            _close_thread_connection()
+            raise
+        with self._lock:
+            self._ids[key] = drill.pk
+
+    def progress(self, key: str, timeline: list[dict[str, Any]]) -> None:
+        services.drill_progress(drill_id=self._ids[key], timeline=timeline)
+
+    def cancelled(self, key: str) -> bool:
+        checked_at, value = self._cancel.get(key, (0.0, False))
+        if not value and time.monotonic() - checked_at >= CANCEL_POLL_S:
+            value = services.drill_cancel_requested(drill_id=self._ids[key])
+            self._cancel[key] = (time.monotonic(), value)
+        return value
+
+    def end(self, key: str, verdict: Verdict) -> None:
+        try:
+            services.drill_end(drill_id=self._ids[key], verdict=verdict)
+        finally:
+            _close_thread_connection()
+
+    def alerts(self, matchers: Mapping[str, str], since: float) -> list[AlertSeen]:
+        close_old_connections()
+        found = services.alerts_since(
+            matchers=matchers, since=datetime.fromtimestamp(since, tz=UTC)
+        )
+        return [AlertSeen(a.status, a.received_at.timestamp(), dict(a.labels)) for a in found]
+
+
+def _close_thread_connection() -> None:
+    """Close a check thread's own DB connection (the thread ends with its check). Never the
+    main thread's: that one belongs to the caller (a test's transaction, the task)."""
+    if threading.current_thread() is not threading.main_thread():
+        connection.close()
+
+
+def attach(target: Target, run: ValidationRun) -> None:
+    """Give ``target`` the portal's drill context for ``run``."""
+    portal = PortalDrills(run)
+    set_drill_context(
+        target,
+        DrillContext(
+            alert_source=portal.alerts,
+            forbidden=services.portal_endpoints(),
+            begin=portal.begin,
+            progress=portal.progress,
+            end=portal.end,
+            cancelled=portal.cancelled,
+        ),
+    )
