@@ -1,0 +1,112 @@
+"""API tokens as domain operations: create (the token is returned once), revoke,
+authenticate. Stored as SHA-256: a leaked database does not leak usable tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from api.models import ApiToken
+from portal import audit
+from portal.models import AuditEvent, Team
+from portal.services import Conflict, InvalidInput, NotAllowed
+
+PREFIX = "pf_"
+SCOPES = tuple(ApiToken.Scope.values)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def _require_admin(actor: Any) -> None:
+    # None is the command line (manage.py api_token), which only an operator can run.
+    if actor is not None and not (actor.is_authenticated and actor.is_staff):
+        raise NotAllowed("Only admins create and revoke API tokens.")
+
+
+def parse_scopes(text: str | list[str]) -> list[str]:
+    parts = text if isinstance(text, list) else [p.strip() for p in text.split(",")]
+    scopes = sorted({p for p in parts if p})
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise InvalidInput(f"Scopes are a non-empty subset of {', '.join(SCOPES)}.")
+    return scopes
+
+
+@transaction.atomic
+def token_create(
+    *,
+    name: str,
+    scopes: list[str],
+    actor: Any = None,
+    team: Team | None = None,
+    days: int | None = None,
+) -> NewToken:
+    _require_admin(actor)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("A token needs a name of at most 100 characters.")
+    scopes = parse_scopes(scopes)
+    secret = PREFIX + secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            token = ApiToken.objects.create(
+                name=name,
+                prefix=secret[:10],
+                token_hash=digest(secret),
+                scopes=scopes,
+                team=team,
+                created_by=actor if actor is not None else None,
+                expires_at=timezone.now() + timedelta(days=days) if days else None,
+            )
+    except IntegrityError:
+        raise Conflict(f"A token named {name!r} exists already.") from None
+    audit.record(
+        action=AuditEvent.Action.TOKEN_CREATED,
+        actor=actor,
+        payload={
+            "name": name,
+            "prefix": token.prefix,
+            "scopes": scopes,
+            "team": team.slug if team else None,
+        },
+    )
+    return NewToken(token=token, secret=secret)
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
+    _require_admin(actor)
+    if token.revoked_at is not None:
+        return token
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    audit.record(
+        action=AuditEvent.Action.TOKEN_REVOKED,
+        actor=actor,
+        payload={"name": token.name, "prefix": token.prefix},
+    )
+    return token
+
+
+def authenticate(secret: str) -> ApiToken | None:
+    token = ApiToken.objects.select_related("team").filter(token_hash=digest(secret)).first()
+    if token is None or not token.active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)  # at most once a minute
+    return token
