@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class DashboardsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "dashboards"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_save
+
+        from checks.models import CheckResult
+        from dashboards import summary
+
+        # The summary follows every result as it is written, wherever it is written from
+        # (a run, a re-run, a drill), without the writers having to know about dashboards.
+        post_save.connect(
+            summary.on_result_saved, sender=CheckResult, dispatch_uid="dashboards-summary"
+        )
