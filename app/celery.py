@@ -3,9 +3,17 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 
 app = Celery("preflight")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _tracing(**_: object) -> None:
+    from app.tracing import configure_tracing
+
+    configure_tracing("preflight-worker")

@@ -37,10 +37,37 @@ if not PREFLIGHT_SECRET_KEYS:
 PREFLIGHT_OUTBOUND_ALLOWLIST = envlist(
     "PREFLIGHT_OUTBOUND_ALLOWLIST", "" if PRODUCTION else "127.0.0.0/8,::1,localhost"
 )
+# Whether repository checks may clone local paths / file:// URLs (reads the worker's disk).
+PREFLIGHT_ALLOW_LOCAL_REPOS = envbool("PREFLIGHT_ALLOW_LOCAL_REPOS", "0" if PRODUCTION else "1")
 PREFLIGHT_RUN_DEADLINE_S = envint("PREFLIGHT_RUN_DEADLINE_S", "900")
 PREFLIGHT_DISPATCH_RETRY_S = envint("PREFLIGHT_DISPATCH_RETRY_S", "30")
 PREFLIGHT_DISPATCH_MAX_ATTEMPTS = envint("PREFLIGHT_DISPATCH_MAX_ATTEMPTS", "10")
 PREFLIGHT_BASE_URL = envstr("PREFLIGHT_BASE_URL", "http://127.0.0.1:8000")
+# Drills (drills/): Alertmanager's bearer token for /hooks/alertmanager (no default: unset,
+# the webhook refuses everything); a drill silent this long is restored by the sweeper.
+PREFLIGHT_ALERTMANAGER_TOKEN = envstr("PREFLIGHT_ALERTMANAGER_TOKEN", "")
+PREFLIGHT_DRILL_STALE_S = envint("PREFLIGHT_DRILL_STALE_S", "60")
+PREFLIGHT_DRILL_RESTORE_ATTEMPTS = envint("PREFLIGHT_DRILL_RESTORE_ATTEMPTS", "5")
+# Launch reviews (reviews/): the gate, approvals, exemptions, facts from CI, the API.
+PREFLIGHT_GATE_RUN_MAX_AGE_DAYS = envint("PREFLIGHT_GATE_RUN_MAX_AGE_DAYS", "7")
+PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS = envint("PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS", "30")
+PREFLIGHT_APPROVALS_TIER1 = envint("PREFLIGHT_APPROVALS_TIER1", "2")
+PREFLIGHT_APPROVALS_OTHER = envint("PREFLIGHT_APPROVALS_OTHER", "1")
+PREFLIGHT_EXEMPTION_MAX_DAYS = envint("PREFLIGHT_EXEMPTION_MAX_DAYS", "30")
+PREFLIGHT_COVERAGE_MIN = envint("PREFLIGHT_COVERAGE_MIN", "80")
+# Findings of this severity or below are tolerated (info, low, medium or high).
+PREFLIGHT_FACTS_MAX_SEVERITY = envstr("PREFLIGHT_FACTS_MAX_SEVERITY", "low")
+PREFLIGHT_IDEMPOTENCY_TTL_HOURS = envint("PREFLIGHT_IDEMPOTENCY_TTL_HOURS", "24")
+EMAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
+    {
+        "test": "django.core.mail.backends.locmem.EmailBackend",
+        "dev": "django.core.mail.backends.console.EmailBackend",
+    }.get(PREFLIGHT_ENV, "django.core.mail.backends.smtp.EmailBackend"),
+)
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", "25")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "preflight@localhost")
 
 DEBUG = envbool("DJANGO_DEBUG", "0")
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1]")
@@ -56,21 +83,33 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_celery_beat",
+    "axes",
     "portal",
     "checks",
+    "dashboards",
+    "reviews",
+    "api",
+    "drills",
 ]
 
 MIDDLEWARE = [
+    "app.requestid.RequestIdMiddleware",
+    "app.metrics.MetricsMiddleware",
+    "app.security.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "app.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "app.requestid.UserIdMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns lockouts into responses.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "app.urls"
@@ -93,7 +132,10 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'preflight.sqlite3'}"),
+        # Production must name its database: no silent SQLite fallback there.
+        envstr(
+            "DATABASE_URL", None if PRODUCTION else f"sqlite:///{VAR_DIR / 'preflight.sqlite3'}"
+        ),
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", "60"),
     )
 }
@@ -116,9 +158,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",  # verifies older hashes, then upgrades
+]
 if PREFLIGHT_ENV == "test":
-    # Hashing cost is not what the suite measures.
+    # Hashing cost is not what the suite measures (production settings are tested apart).
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Login throttling (django-axes): lock a username + address pair after repeated failures.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Off by default in the suite only (Client.login bypasses requests); tests enable it.
+AXES_ENABLED = envbool("AXES_ENABLED", "0" if PREFLIGHT_ENV == "test" else "1")
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", "15") / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:service-list"
@@ -151,6 +210,21 @@ CSRF_COOKIE_SECURE = PRODUCTION
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "31536000")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "1")
+    # Probes come over plain HTTP inside the cluster.
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$", r"^hooks/alertmanager$"]
+    if envbool("SECURE_PROXY_SSL_HEADER", "0"):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Request bodies: Django's own cap on form data, and a hard 413 above our limit.
+PREFLIGHT_MAX_REQUEST_BYTES = envint("PREFLIGHT_MAX_REQUEST_BYTES", str(1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = PREFLIGHT_MAX_REQUEST_BYTES
+# Optional bearer token for /metrics (empty: open, for a scraper inside the network).
+PREFLIGHT_METRICS_TOKEN = envstr("PREFLIGHT_METRICS_TOKEN", "")
 
 # Celery: Redis in production and tests; `make run` falls back to the filesystem transport
 # (no server needed) when no Redis answers. Results are not stored: the portal's own rows are.
@@ -191,11 +265,25 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
     },
     "sweep-runs": {"task": "checks.tasks.sweep_runs", "schedule": 60.0},
+    "sweep-drills": {"task": "drills.tasks.sweep_drills", "schedule": 20.0},
 }
 
+# One JSON object per line (request_id, user_id, trace ids); LOG_FORMAT=text for humans.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "app.jsonlog.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": envstr("LOG_FORMAT", "json"),
+        }
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
+# Workers log through the same configuration (JSON, with the request id of the enqueuer).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

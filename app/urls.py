@@ -2,13 +2,20 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal.views import health
+from app.health import health, ready
+from app.metrics import metrics_view
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("health", health, name="health"),
+    path("ready", ready, name="ready"),
+    path("metrics", metrics_view, name="metrics"),
+    path("", include("api.urls")),
+    path("", include("reviews.urls")),
     path("", include("checks.urls")),
+    path("", include("drills.urls")),
+    path("", include("dashboards.urls")),
     path("", include("portal.urls")),
 ]
