@@ -30,3 +30,4 @@ clean:
 
 bench: $(STAMP)
 	PREFLIGHT_ENV=test $(PY) scripts/bench_checks.py
+	PREFLIGHT_ENV=test $(PY) scripts/bench_dashboards.py

@@ -21,6 +21,21 @@ class ProfileForm(forms.Form):
     otp_secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False), label="OTP secret"
     )
+    repo_token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Repository token (https)",
+    )
+    mongo_uri = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="MongoDB URI (read-only user)",
+    )
+    hooks_token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Drill hooks token (${token} in hook headers)",
+    )
     clear = forms.MultipleChoiceField(
         required=False,
         choices=[(name, name) for name in SECRET_FIELDS],

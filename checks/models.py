@@ -51,6 +51,8 @@ class ValidationRun(models.Model):
     )
     steps = models.JSONField(default=list, blank=True)
     keys = models.JSONField(default=list)
+    # True when the run was asked for every check (no steps, no keys chosen).
+    complete_selection = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_attempts = models.PositiveSmallIntegerField(default=0)
@@ -74,8 +76,9 @@ class ValidationRun(models.Model):
 
     @property
     def full(self) -> bool:
-        """Covers every step (a full validation), as opposed to a partial run or a re-run."""
-        return not self.steps and self.trigger != self.Trigger.RERUN
+        """Covers every registered check (a full validation), as opposed to a run of some
+        steps, of chosen keys, or a re-run of one check."""
+        return self.complete_selection and self.trigger != self.Trigger.RERUN
 
 
 class CheckResult(models.Model):

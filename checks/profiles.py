@@ -11,6 +11,7 @@ import tomli_w
 from django.db import transaction
 
 from checks import secrets
+from checks.engine.mongo_settings import parse_mongo
 from checks.engine.profile import Profile, ProfileError, parse_profile
 from checks.models import StagingProfile
 from checks.schedules import schedule_sync
@@ -21,6 +22,9 @@ from portal.models import AuditEvent, Service
 SECRET_FIELDS = {
     "password": ("auth", "password_env"),
     "otp_secret": ("auth", "otp_secret_env"),
+    "repo_token": ("repo", "token_env"),
+    "mongo_uri": ("mongo", "uri_env"),
+    "hooks_token": ("hooks", "token_env"),  # hook headers use it as ${token}
 }
 _LITERAL = {"password", "otp_secret"}
 
@@ -48,6 +52,31 @@ def _assemble(text: str, secret_names: list[str]) -> str:
                 raise ProfileError(
                     f"auth.{key}", "secrets go in the secret fields (encrypted), not in the TOML"
                 )
+    repo = data.get("repo", {})
+    for key in ("token", "token_env"):
+        if isinstance(repo, dict) and key in repo:
+            raise ProfileError(
+                f"repo.{key}", "secrets go in the secret fields (encrypted), not in the TOML"
+            )
+    mongo = data.get("mongo", {})
+    for key in ("uri", "uri_env"):
+        if isinstance(mongo, dict) and key in mongo:
+            raise ProfileError(
+                f"mongo.{key}", "the URI goes in the secret field (encrypted), not in the TOML"
+            )
+    hooks = data.get("hooks", {})
+    if isinstance(hooks, dict):
+        # *_env names would let a profile author read any variable of the worker.
+        refused = [k for k in ("token", "token_env") if k in hooks] + [
+            f"{name}.headers_env"
+            for name, action in hooks.items()
+            if isinstance(action, dict) and "headers_env" in action
+        ]
+        if refused:
+            raise ProfileError(
+                f"hooks.{refused[0]}",
+                "the hooks token goes in the secret field (encrypted); headers use ${token}",
+            )
     for name in secret_names:
         table, key = SECRET_FIELDS[name]
         data.setdefault(table, {})[key] = _env_name(name)
@@ -57,6 +86,8 @@ def _assemble(text: str, secret_names: list[str]) -> str:
 def validate(text: str, secret_names: list[str]) -> None:
     """Raise ProfileError naming the bad field; placeholder values stand in for secrets."""
     placeholders = {_env_name(n): "JBSWY3DPEHPK3PXP" for n in secret_names}
+    if "mongo_uri" in secret_names:  # the real URI is checked on its own in profile_save
+        placeholders[_env_name("mongo_uri")] = "mongodb://placeholder.invalid/"
     parse_profile(_assemble(text, secret_names), env=placeholders, check_files=False)
 
 
@@ -85,6 +116,11 @@ def profile_save(
         if name not in SECRET_FIELDS:
             raise ProfileError(name, "unknown secret")
         stored[name] = secrets.encrypt(new_secrets[name])
+    if new_secrets.get("mongo_uri"):  # its form, with messages that never quote it
+        try:
+            parse_mongo({"uri_env": "URI"}, {"URI": new_secrets["mongo_uri"]})
+        except ProfileError as exc:
+            raise ProfileError("mongo_uri", exc.message) from None
     validate(toml, sorted(stored))
     old_toml = profile.toml
     profile.toml = toml

@@ -29,6 +29,7 @@ from checks.engine import (
 from checks.models import CheckResult, StagingProfile, ValidationRun
 from checks.profiles import engine_profile
 from checks.secrets import SecretUnreadable
+from checks.signals import run_finished
 from portal import services as portal_services
 from portal.models import Service
 from portal.permissions import can_edit_service
@@ -37,7 +38,10 @@ log = logging.getLogger(__name__)
 
 
 def outbound_policy() -> DestinationPolicy:
-    return DestinationPolicy(allow=settings.PREFLIGHT_OUTBOUND_ALLOWLIST)
+    return DestinationPolicy(
+        allow=settings.PREFLIGHT_OUTBOUND_ALLOWLIST,
+        allow_local_repos=settings.PREFLIGHT_ALLOW_LOCAL_REPOS,
+    )
 
 
 def run_request(
@@ -71,6 +75,7 @@ def run_request(
             parent=parent,
             steps=sorted(steps or []),
             keys=[spec.key for spec in specs],
+            complete_selection=not steps and not keys,
         )
         transaction.on_commit(lambda: dispatch(run.pk))
     return run
@@ -141,7 +146,13 @@ def execute(run_id: int) -> ValidationRun | None:
         return _finish(run, message=f"profile unusable: {exc}", status=ValidationRun.Status.ERROR)
     if specs:
         target = build_target(profile, outbound_policy())
-        run_checks(target, specs, on_result=lambda outcome: _store(run, outcome))
+        from drills.runtime import attach  # drills build on this module: imported late
+
+        attach(target, run)  # the drill checks' lock, heartbeat, cancel flag, alert source
+        try:
+            run_checks(target, specs, on_result=lambda outcome: _store(run, outcome))
+        finally:
+            target.close()  # e.g. removes the run's repository clone
     return _finish(run)
 
 
@@ -168,6 +179,8 @@ def _finish(run: ValidationRun, *, message: str = "", status: str | None = None)
                 run_label=f"Validation run #{run.pk}",
             )
     run.refresh_from_db()
+    if moved:
+        run_finished.send(sender=ValidationRun, run=run)
     return run
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from checks import runs, schedules
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="checks.tasks.execute_run", acks_late=True, reject_on_worker_lost=True)
 def execute_run(run_id: int) -> str:
     run = runs.execute(run_id)
-    return run.status if run else "skipped"
+    status = run.status if run else "skipped"
+    log.info("validation run %s: %s", run_id, status, extra={"run_id": run_id})
+    return status
 
 
 @shared_task(name="checks.tasks.sweep_runs")

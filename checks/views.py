@@ -95,7 +95,13 @@ def profile_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 profiles.profile_save(
                     service=service,
                     toml=data["toml"],
-                    new_secrets={"password": data["password"], "otp_secret": data["otp_secret"]},
+                    new_secrets={
+                        "password": data["password"],
+                        "otp_secret": data["otp_secret"],
+                        "repo_token": data["repo_token"],
+                        "mongo_uri": data["mongo_uri"],
+                        "hooks_token": data["hooks_token"],
+                    },
                     clear=data["clear"],
                     schedule_enabled=data["schedule_enabled"],
                     schedule_cron=data["schedule_cron"],

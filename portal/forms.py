@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from portal.models import Service, Team
+from portal.models import Service, Team, TemplateSection
 from portal.selectors import SERVICE_STATES
 
 
@@ -20,11 +20,18 @@ class ServiceFilterForm(forms.Form):
     team = forms.ChoiceField(required=False)
     tier = forms.ChoiceField(required=False, choices=[("", "Any tier"), *Service.Tier.choices])
     state = forms.ChoiceField(required=False, choices=[("", "Any state"), *SERVICE_STATES.items()])
+    # Services with open items in this checklist section (the dashboards' heatmap links here).
+    section = forms.ChoiceField(required=False)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         teams = [(t.slug, t.name) for t in Team.objects.order_by("name")]
         self.fields["team"].choices = [("", "Any team"), *teams]  # type: ignore[attr-defined]
+        sections = dict(TemplateSection.objects.order_by("-pk").values_list("key", "title"))
+        self.fields["section"].choices = [  # type: ignore[attr-defined]
+            ("", "Any section"),
+            *((key, f"Open in {title}") for key, title in sorted(sections.items())),
+        ]
 
 
 class HistoryFilterForm(forms.Form):

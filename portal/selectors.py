@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from portal.models import AuditEvent, ItemState, Service, TemplateSection
@@ -103,11 +103,17 @@ class ServiceRow:
 
 
 def service_list(
-    *, team: str = "", tier: str = "", state: str = "", q: str = ""
+    *, team: str = "", tier: str = "", state: str = "", q: str = "", section: str = ""
 ) -> list[ServiceRow]:
     qs = services_with_readiness()
     if team:
         qs = qs.filter(team__slug=team)
+    if section:
+        # Exists, not a join: a join would multiply the readiness counts.
+        open_items = ItemState.objects.filter(
+            service=OuterRef("pk"), item__template=OuterRef("template"), item__section__key=section
+        ).exclude(state__in=COMPLETE)
+        qs = qs.filter(Exists(open_items))
     if tier:
         qs = qs.filter(tier=tier)
     if q:

@@ -24,6 +24,7 @@ from portal.models import (
     TemplateSection,
 )
 from portal.permissions import can_edit_service
+from portal.signals import send_item_states_changed
 from portal.templates_io import TemplateData
 
 User = AbstractBaseUser | AnonymousUser
@@ -289,6 +290,7 @@ def item_transition(
         payload={"version": seen_version + 1},
     )
     state.refresh_from_db()
+    send_item_states_changed(service)
     return state
 
 
@@ -316,6 +318,8 @@ def expire_stale_items(*, now: datetime | None = None) -> int:
                 to_state=ItemState.State.STALE,
                 payload={"expired_at": state.expires_at.isoformat() if state.expires_at else None},
             )
+            # On commit of this block: once per expired item, which is rare (daily task).
+            send_item_states_changed(state.service)
             expired += 1
     return expired
 
@@ -352,35 +356,98 @@ def items_from_checks(
         if not keys:
             continue
         if any(results[k] == "fail" for k in keys):
-            to_state, action = ItemState.State.FAILING, AuditEvent.Action.FAILED
+            passed = False
             note = f"{run_label}: {', '.join(k for k in keys if results[k] == 'fail')} failed"
         elif len(keys) == len(state.item.check_keys) and all(results[k] == "pass" for k in keys):
-            to_state, action = ItemState.State.DONE, AuditEvent.Action.VERIFIED
+            passed = True
             note = f"{run_label}: {', '.join(keys)} passed"
         else:
             continue
-        ItemState.objects.filter(pk=state.pk).update(
-            state=to_state,
-            note=note,
-            evidence_url=evidence_url,
-            updated_by=None,
-            updated_at=now,
-            verified_at=now if to_state == ItemState.State.DONE else state.verified_at,
-            expires_at=now + timedelta(days=state.item.valid_days)
-            if to_state == ItemState.State.DONE
-            else None,
-            version=state.version + 1,
-        )
-        audit.record(
-            action=action,
-            actor=None,
+        _apply_verdict(
             service=service,
-            item_key=state.item_key,
-            from_state=state.state,
-            to_state=to_state,
+            state=state,
+            passed=passed,
             note=note,
             evidence_url=evidence_url,
             payload={"checks": {k: results[k] for k in keys}},
+            now=now,
         )
-        counts["verified" if to_state == ItemState.State.DONE else "failing"] += 1
+        counts["verified" if passed else "failing"] += 1
+    send_item_states_changed(service)
     return counts
+
+
+@transaction.atomic
+def items_from_external(
+    *,
+    service: Service,
+    verdicts: dict[str, tuple[bool, str]],
+    evidence_url: str,
+    source: str,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Verify or fail items by key from a source outside the check engine (facts pushed by
+    CI), by the system user, with the same effect as a check result: a pass verifies the item
+    (validity restarted), a fail makes it ``failing``. ``verdicts`` maps item key to
+    (passed, note). Items marked not applicable and keys not on the service's current
+    template are left alone."""
+    now = timezone.now()
+    counts = {"verified": 0, "failing": 0}
+    states = (
+        ItemState.objects.select_related("item")
+        .filter(service=service, item__template_id=service.template_id, item_key__in=verdicts)
+        .exclude(state=ItemState.State.NOT_APPLICABLE)
+    )
+    for state in states:
+        passed, note = verdicts[state.item_key]
+        _apply_verdict(
+            service=service,
+            state=state,
+            passed=passed,
+            note=f"{source}: {note}",
+            evidence_url=evidence_url,
+            payload={"source": source, **(payload or {})},
+            now=now,
+        )
+        counts["verified" if passed else "failing"] += 1
+    send_item_states_changed(service)
+    return counts
+
+
+def _apply_verdict(
+    *,
+    service: Service,
+    state: ItemState,
+    passed: bool,
+    note: str,
+    evidence_url: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """An automated verdict on one item: verified (done, validity restarted) or failing."""
+    assert state.item is not None
+    if passed:
+        to_state, action = ItemState.State.DONE, AuditEvent.Action.VERIFIED
+    else:
+        to_state, action = ItemState.State.FAILING, AuditEvent.Action.FAILED
+    ItemState.objects.filter(pk=state.pk).update(
+        state=to_state,
+        note=note,
+        evidence_url=evidence_url,
+        updated_by=None,
+        updated_at=now,
+        verified_at=now if passed else state.verified_at,
+        expires_at=now + timedelta(days=state.item.valid_days) if passed else None,
+        version=state.version + 1,
+    )
+    audit.record(
+        action=action,
+        actor=None,
+        service=service,
+        item_key=state.item_key,
+        from_state=state.state,
+        to_state=to_state,
+        note=note,
+        evidence_url=evidence_url,
+        payload=payload,
+    )

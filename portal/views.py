@@ -4,8 +4,7 @@ a page or (for htmx) a fragment from the same URL."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -20,7 +19,7 @@ from portal.validation import validation_context
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("portal:service-list")
+    return redirect("dashboards:portfolio")
 
 
 @require_GET
@@ -32,6 +31,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
         tier=filters.get("tier", ""),
         state=filters.get("state", ""),
         q=filters.get("q", ""),
+        section=filters.get("section", ""),
     )
     template = (
         "portal/htmx/service_rows.html" if is_partial(request) else "portal/service_list.html"
@@ -131,10 +131,3 @@ def history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     return render(
         request, "portal/history.html", {"service": service, "events": events, "form": form}
     )
-
-
-@login_not_required
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers; touches no downstream."""
-    return JsonResponse({"status": "ok"})

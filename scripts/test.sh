@@ -36,8 +36,19 @@ ensure_chromium() {
   fi
 }
 
+ensure_monitoring() {
+  # Real Prometheus and Alertmanager for tests/e2e/test_alert_drill.py (skipped without them).
+  if { ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; } \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's prometheus and prometheus-alertmanager for the alert drill test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      prometheus prometheus-alertmanager >/dev/null
+  fi
+}
+
 ensure_services
 ensure_chromium
+ensure_monitoring
 
 say "ruff (lint + format check)"
 ruff check .

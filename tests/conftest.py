@@ -11,7 +11,7 @@ from portal.models import ChecklistTemplate, Membership, Service, Team
 from portal.permissions import REVIEWERS_GROUP
 from portal.templates_io import DEFAULT_TEMPLATE, load_template_file
 
-pytest_plugins = ["tests.support.refservice", "tests.support.worker"]
+pytest_plugins = ["tests.support.refservice", "tests.support.worker", "tests.support.launches"]
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -8,11 +8,27 @@ Verdict`` in the module for its concern and list its ``CheckSpec`` in that modul
 
 from __future__ import annotations
 
-from checks.catalog import api, auth, observability, reliability, security, smoke
+from checks.catalog import (
+    alerts,
+    api,
+    auth,
+    chaos,
+    db,
+    load,
+    observability,
+    reliability,
+    repo,
+    rollout,
+    security,
+    smoke,
+)
 from checks.engine.registry import CheckSpec
 
-_MODULES = (smoke, api, auth, security, reliability, observability)
+_MODULES = (smoke, api, auth, security, reliability, observability, db, repo)
+_DRILLS = (load, chaos, alerts, rollout)  # runbook steps 4-6: isolated, so they run last
 
-REGISTRY: dict[str, CheckSpec] = {spec.key: spec for module in _MODULES for spec in module.CHECKS}
+REGISTRY: dict[str, CheckSpec] = {
+    spec.key: spec for module in (*_MODULES, *_DRILLS) for spec in module.CHECKS
+}
 
 __all__ = ["REGISTRY"]

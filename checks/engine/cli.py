@@ -88,7 +88,10 @@ def main(
         return EXIT_UNUSABLE
 
     target = build_target(profile, policy)
-    outcomes = run_checks(target, specs, concurrency=args.concurrency)
+    try:
+        outcomes = run_checks(target, specs, concurrency=args.concurrency)
+    finally:
+        target.close()  # e.g. removes the run's repository clone
     if args.json:
         document = {
             "service": profile.service.name,

@@ -113,6 +113,9 @@ class DestinationPolicy:
     """
 
     allow: Sequence[str]
+    # Local git repositories (``repo.path``, file:// URLs) read the worker's own disk, so a
+    # deployment must opt in (PREFLIGHT_ALLOW_LOCAL_REPOS); off unless asked for.
+    allow_local_repos: bool = False
     _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
     _suffixes: tuple[str, ...] = field(init=False, repr=False, compare=False)

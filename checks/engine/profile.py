@@ -17,7 +17,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-RESERVED_SECTIONS = ("load", "mongo", "hooks", "repo")
+from checks.engine.drill_settings import (
+    AlertSettings,
+    HooksSettings,
+    LoadSettings,
+    RolloutSettings,
+    parse_alerts,
+    parse_hooks,
+    parse_load,
+    parse_rollout,
+)
+from checks.engine.mongo_settings import MongoSettings, parse_mongo
+from checks.engine.repo_settings import RepoSettings, parse_repo
+
+RESERVED_SECTIONS: tuple[str, ...] = ()  # every section is typed now
 _SECRET_WORDS = ("pass", "secret", "token", "key", "auth", "uri", "header", "cookie")
 REDACTED = "***"
 
@@ -101,10 +114,12 @@ class Profile:
     cors: CorsSettings = CorsSettings()
     http: HttpSettings = HttpSettings()
     # Reserved for the load/chaos, database, drill and repository checks; validated there.
-    load: Mapping[str, Any] = field(default_factory=dict)
-    mongo: Mapping[str, Any] = field(default_factory=dict)
-    hooks: Mapping[str, Any] = field(default_factory=dict)
-    repo: Mapping[str, Any] = field(default_factory=dict)
+    load: LoadSettings = LoadSettings()  # noqa: RUF009 - frozen; drill_settings.py
+    mongo: MongoSettings = MongoSettings()  # noqa: RUF009 - frozen; mongo_settings.py
+    hooks: HooksSettings = HooksSettings()  # noqa: RUF009 - frozen; drill_settings.py
+    alerts: AlertSettings = AlertSettings()  # noqa: RUF009 - frozen; drill_settings.py
+    rollout: RolloutSettings = RolloutSettings()  # noqa: RUF009 - frozen
+    repo: RepoSettings = RepoSettings()  # noqa: RUF009 - frozen; typed: repo_settings.py
 
     def redacted(self) -> dict[str, Any]:
         """The profile as plain data with every secret replaced, safe to log or show."""
@@ -116,6 +131,11 @@ class Profile:
             data["tls"]["ca_file"] = str(data["tls"]["ca_file"])
         for section in RESERVED_SECTIONS:
             data[section] = _redact_tree(data[section])
+        if data["mongo"]["uri"] is not None:
+            data["mongo"]["uri"] = REDACTED
+        data["repo"] = self.repo.redacted()
+        for action in data["hooks"]["actions"].values():
+            action["headers"] = dict.fromkeys(action["headers"], REDACTED)
         return data
 
     def __repr__(self) -> str:
@@ -300,7 +320,8 @@ def parse_profile(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError("profile", f"invalid TOML: {exc}") from exc
-    known = set(_SECTIONS) | set(RESERVED_SECTIONS)
+    known = set(_SECTIONS) | set(RESERVED_SECTIONS) | {"mongo", "repo"}
+    known |= {"load", "hooks", "alerts", "rollout"}
     for name in data:
         if name not in known:
             raise ProfileError(name, "unknown section")
@@ -324,6 +345,7 @@ def parse_profile(
     if "ca_file" in tables["tls"]:
         tls["ca_file"] = _ca_file(tables["tls"]["ca_file"], base_dir, check_files)
 
+    rollout = parse_rollout(data.get("rollout", {}))
     return Profile(
         service=ServiceSettings(**_validated("service", tables["service"])),
         auth=AuthSettings(**auth),
@@ -332,6 +354,12 @@ def parse_profile(
         tls=TlsSettings(**tls),
         cors=CorsSettings(**_validated("cors", tables["cors"])),
         http=HttpSettings(**_validated("http", tables["http"])),
+        mongo=parse_mongo(data.get("mongo", {}), env),
+        repo=parse_repo(data.get("repo"), env=env, base_dir=base_dir, check_files=check_files),
+        load=parse_load(data.get("load", {})),
+        alerts=parse_alerts(data.get("alerts", {})),
+        rollout=rollout,
+        hooks=parse_hooks(data.get("hooks", {}), env, canary_weight=rollout.canary_weight),
         **reserved,
     )
 

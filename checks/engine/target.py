@@ -6,10 +6,11 @@ run of twenty checks each logging in would trip the very limit another check mea
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,6 +20,8 @@ from checks.engine.profile import Profile
 
 # Re-login this long before the server says the token expires, so a token never dies mid-check.
 _EXPIRY_MARGIN_S = 30.0
+_T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 
 class LoginFailed(Exception):
@@ -40,12 +43,47 @@ class Target:
         http: GuardedClient,
         *,
         clock: Callable[[], float] = time.time,
+        policy: DestinationPolicy | None = None,
     ) -> None:
         self.profile = profile
         self.http = http
+        # Non-HTTP outbound access (git hosts, databases) is judged by the same policy.
+        self.policy: DestinationPolicy = policy if policy is not None else http.policy
         self._clock = clock
         self._tokens: dict[str | None, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        self._shared: dict[str, tuple[threading.Lock, list[Any]]] = {}
+        self._shared_lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+
+    def shared(self, key: str, factory: Callable[[], _T]) -> _T:
+        """``factory()`` computed once per run for ``key`` and shared between checks.
+
+        Thread-safe; only callers of the same key wait for each other. A factory that raises
+        caches nothing, so the next caller tries again.
+        """
+        with self._shared_lock:
+            lock, slot = self._shared.setdefault(key, (threading.Lock(), []))
+        with lock:
+            if not slot:
+                slot.append(factory())
+            value: _T = slot[0]
+            return value
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the run ends (``close()``), e.g. to remove a clone."""
+        with self._shared_lock:
+            self._closers.append(callback)
+
+    def close(self) -> None:
+        """Release what checks set up for this run, newest first. Idempotent."""
+        with self._shared_lock:
+            closers, self._closers = self._closers[::-1], []
+        for callback in closers:
+            try:
+                callback()
+            except Exception:  # one failed cleanup must not skip the others
+                log.exception("cleanup after the run failed")
 
     def url(self, path: str) -> str:
         """``base_url + path``; an absolute URL is returned unchanged."""
@@ -109,4 +147,4 @@ def build_target(profile: Profile, policy: DestinationPolicy) -> Target:
         max_body_bytes=profile.http.max_body_bytes,
         verify=verify,
     )
-    return Target(profile, client)
+    return Target(profile, client, policy=policy)

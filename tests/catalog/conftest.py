@@ -20,6 +20,8 @@ from checks.engine.target import Target, build_target
 from tests.support.refservice import RunningReferenceService, run_reference_service
 
 POLICY = DestinationPolicy(allow=["127.0.0.0/8", "localhost"])
+# The checks of this folder's HTTP tests: runbook steps 2-3 and the items verified over HTTP.
+HTTP_SPECS = {k: s for k, s in REGISTRY.items() if s.step in ("smoke", "functional", "http")}
 # Checks, the healthy-registry run and the OTP re-runs all log in as the probe user within one
 # minute; the reference default (10) would trip. The profile states the same limit.
 LOGIN_LIMIT = 40

@@ -8,15 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
-from checks.catalog import REGISTRY
 from checks.engine.outcome import Status
 from checks.engine.runner import run_checks
 from checks.engine.target import Target
-from tests.catalog.conftest import run_key, target_for
+from tests.catalog.conftest import HTTP_SPECS, run_key, target_for
 from tests.support.refservice import RunningReferenceService
 
 Factory = Callable[..., RunningReferenceService]
-HTTP_KEYS = sorted(key for key in REGISTRY if key != "security.tls")
+HTTP_KEYS = sorted(key for key in HTTP_SPECS if key != "security.tls")
 
 
 @pytest.mark.parametrize("key", HTTP_KEYS)
@@ -46,7 +45,7 @@ def test_pagination_cleans_up_the_items_it_created(
 def test_the_whole_registry_passes_but_tls_skips_without_https_url(
     healthy: RunningReferenceService,
 ) -> None:
-    outcomes = run_checks(target_for(healthy), list(REGISTRY.values()))
+    outcomes = run_checks(target_for(healthy), list(HTTP_SPECS.values()))
     statuses = {o.key: o.status for o in outcomes}
     assert statuses.pop("security.tls") == Status.SKIP
     assert set(statuses.values()) == {Status.PASS}, [o.as_dict() for o in outcomes]
@@ -58,7 +57,7 @@ def test_results_never_carry_secrets_or_tokens(healthy: RunningReferenceService)
     target = target_for(healthy)
     # The OTP flow is covered elsewhere; a third acceptance within one 30 s step would wait.
     skip = {"security.rate_limit", "auth.otp_flow"}
-    outcomes = run_checks(target, [s for k, s in REGISTRY.items() if k not in skip])
+    outcomes = run_checks(target, [s for k, s in HTTP_SPECS.items() if k not in skip])
     dumped = json.dumps([o.as_dict() for o in outcomes])
     token = target.access_token()
     for secret in (healthy.password, healthy.otp_secret, token, token.split(".")[1], "Bearer "):

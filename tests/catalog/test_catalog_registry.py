@@ -27,10 +27,27 @@ HTTP = {
     "observability.request_id",
     "observability.metrics",
 }
+DB = {"db.index_usage", "db.compound_index_sort", "db.ttl_indexes", "db.write_concern"}
+NONFUNCTIONAL = {
+    "load.target_rps",
+    "load.cache_hit_ratio",
+    "chaos.redis_outage",
+    "chaos.db_readiness",
+}
+DRILLS = NONFUNCTIONAL | {"alerts.error_drill", "rollout.canary_drill"}
+REPO = {
+    "repo.dockerfile_multistage",
+    "repo.dockerfile_nonroot",
+    "repo.dockerfile_healthcheck",
+    "repo.env_config",
+    "repo.no_secrets",
+    "repo.infra_as_code",
+    "repo.quality_gates",
+}
 
 
 def test_it_registers_exactly_the_catalog_keys_under_their_own_names() -> None:
-    assert set(REGISTRY) == SMOKE | FUNCTIONAL | HTTP
+    assert set(REGISTRY) == SMOKE | FUNCTIONAL | HTTP | DB | REPO | DRILLS
     assert all(spec.key == key for key, spec in REGISTRY.items())
 
 
@@ -39,10 +56,18 @@ def test_each_check_belongs_to_its_runbook_step() -> None:
     assert {k for k, s in steps.items() if s == "smoke"} == SMOKE
     assert {k for k, s in steps.items() if s == "functional"} == FUNCTIONAL
     assert {k for k, s in steps.items() if s == "http"} == HTTP
+    assert {k for k, s in steps.items() if s == "db"} == DB
+    assert {k for k, s in steps.items() if s == "repo"} == REPO
+    assert {k for k, s in steps.items() if s == "nonfunctional"} == NONFUNCTIONAL
+    assert [k for k, s in steps.items() if s in ("observability", "rollout")] == [
+        "alerts.error_drill",
+        "rollout.canary_drill",
+    ]
 
 
-def test_only_the_rate_limit_probe_runs_isolated() -> None:
-    assert [k for k, spec in REGISTRY.items() if spec.isolated] == ["security.rate_limit"]
+def test_only_the_rate_limit_probe_and_the_drills_run_isolated() -> None:
+    isolated = [k for k, spec in REGISTRY.items() if spec.isolated]
+    assert set(isolated) == {"security.rate_limit"} | DRILLS
 
 
 def test_the_catalog_never_imports_django() -> None:

@@ -7,12 +7,18 @@ from collections.abc import Callable
 
 import pytest
 
-from checks.catalog import REGISTRY
 from checks.engine.outcome import Status
 from checks.engine.profile import parse_profile
 from checks.engine.runner import run_checks
 from checks.engine.target import build_target
-from tests.catalog.conftest import POLICY, closed_port, profile_toml, run_key, target_for
+from tests.catalog.conftest import (
+    HTTP_SPECS,
+    POLICY,
+    closed_port,
+    profile_toml,
+    run_key,
+    target_for,
+)
 from tests.support.refservice import RunningReferenceService
 
 Factory = Callable[..., RunningReferenceService]
@@ -33,9 +39,9 @@ def test_every_check_errors_when_the_service_is_unreachable() -> None:
         f"http://127.0.0.1:{port}", password="pw", otp_secret="JBSWY3DPEHPK3PXP", extra=extra
     )
     outcomes = run_checks(
-        build_target(parse_profile(text, env={}), POLICY), list(REGISTRY.values())
+        build_target(parse_profile(text, env={}), POLICY), list(HTTP_SPECS.values())
     )
-    assert {o.key: o.status for o in outcomes} == dict.fromkeys(REGISTRY, Status.ERROR)
+    assert {o.key: o.status for o in outcomes} == dict.fromkeys(HTTP_SPECS, Status.ERROR)
 
 
 @pytest.mark.parametrize("key", NEEDS_LOGIN)

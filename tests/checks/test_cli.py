@@ -41,7 +41,12 @@ def _profile(ref) -> str:
 def test_all_http_checks_pass_against_the_healthy_reference_service(tmp_path, reference_service):
     ref = reference_service
     done = _preflight(
-        tmp_path, _profile(ref), "--json", env={"PF_PW": ref.password, "PF_OTP": ref.otp_secret}
+        tmp_path,
+        _profile(ref),
+        "--steps",
+        "smoke,functional,http",
+        "--json",
+        env={"PF_PW": ref.password, "PF_OTP": ref.otp_secret},
     )
     doc = json.loads(done.stdout)
     assert set(doc) == {"service", "results"} and doc["service"] == "orders"

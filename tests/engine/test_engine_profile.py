@@ -36,7 +36,8 @@ def test_a_minimal_profile_gets_the_documented_defaults() -> None:
         5242880,
         4,
     )
-    assert profile.mongo == {} and profile.load == {}
+    assert profile.mongo.uri is None and profile.mongo.hot_queries == ()
+    assert profile.load.target_rps is None
 
 
 def test_the_documented_example_loads_with_secrets_from_the_environment(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ hot_queries = [{collection = "items", filter = {owner = 1}}]
     assert profile.auth.password == "s3cret-pw"
     assert profile.auth.otp_secret == "JBSWY3DPEHPK3PXP"
     assert profile.tls.ca_file == tmp_path / "staging-ca.pem"  # relative to the profile file
-    assert profile.mongo["hot_queries"][0]["collection"] == "items"
+    assert profile.mongo.hot_queries[0].collection == "items"
 
 
 def test_secrets_never_appear_in_repr_or_redacted_form() -> None:
@@ -71,7 +72,7 @@ def test_secrets_never_appear_in_repr_or_redacted_form() -> None:
         MINIMAL
         + '[auth]\nusername = "probe"\npassword = "hunter2-pw"\notp_secret = "JBSWY3DPEHPK3PXP"\n'
         + '[mongo]\nuri = "mongodb://u:mongo-pw@db/x"\n'
-        + '[hooks.redis]\nheaders = {X-Token = "tok-9"}\n',
+        + '[hooks.redis_down]\nurl = "/__drill/redis"\nheaders = {X-Token = "tok-9"}\n',
         env={},
     )
     shown = repr(profile) + str(profile.redacted()) + repr(profile.auth)

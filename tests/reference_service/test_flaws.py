@@ -210,6 +210,45 @@ def test_metrics_incomplete(reference_service_factory: Factory) -> None:
         assert "http_requests_total" in text
 
 
+def test_ready_ignores_db(reference_service_factory: Factory) -> None:
+    service = reference_service_factory(flaws=["ready_ignores_db"])
+    with service.client() as client:
+        client.post("/__drill/db", json={"state": "down"}, headers=service.drill_headers())
+        assert client.get("/ready").status_code == 200
+        assert client.get("/ping-db").status_code == 503
+
+
+def test_redis_hard_dependency(reference_service_factory: Factory) -> None:
+    service = reference_service_factory(flaws=["redis_hard_dependency"])
+    with service.client(headers=service.auth_headers()) as api:
+        item = create(api, "needs-redis").json()
+        api.post("/__drill/redis", json={"state": "down"}, headers=service.drill_headers())
+        assert_error_format(api.get(f"/items/{item['id']}"), 503)
+        api.post("/__drill/redis", json={"state": "up"}, headers=service.drill_headers())
+        assert api.get(f"/items/{item['id']}").status_code == 200
+
+
+def test_canary_stuck(reference_service_factory: Factory) -> None:
+    service = reference_service_factory(flaws=["canary_stuck"])
+    drill = service.drill_headers()
+    with service.client() as client:
+        client.post("/__drill/release", json={"canary_version": "c", "weight": 100}, headers=drill)
+        client.post("/__drill/release", json={"canary_version": "c", "weight": 0}, headers=drill)
+        assert client.get("/version").headers["X-App-Version"] == "c"
+
+
+def test_slow(reference_service_factory: Factory) -> None:
+    service = reference_service_factory(flaws=["slow"])
+    with service.client() as client:
+        started = time.monotonic()
+        for _ in range(4):
+            client.get("/health")
+        assert time.monotonic() - started >= 0.2
+        started = time.monotonic()
+        client.get("/metrics")  # exempt: Prometheus must still scrape a slow service
+        assert time.monotonic() - started < 0.05
+
+
 def test_every_flaw_has_a_test_here() -> None:
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert set(FLAWS) <= tested
