@@ -26,12 +26,8 @@ REQUEST_LATENCY = Histogram(
 )
 REQUESTS = Counter("preflight_http_requests_total", "HTTP requests answered", ["method", "status"])
 ERRORS = Counter("preflight_http_errors_total", "HTTP requests answered with a 5xx")
-CHECK_DURATION = Histogram(
-    "preflight_check_duration_seconds",
-    "Duration of one check, as recorded by this process",
-    ["key"],
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)
+CACHE_HITS = Counter("preflight_cache_hits_total", "Cache lookups answered", ["cache"])
+CACHE_MISSES = Counter("preflight_cache_misses_total", "Cache lookups recomputed", ["cache"])
 
 
 def _route(request: HttpRequest) -> str:
@@ -93,11 +89,45 @@ class PortalCollector(Collector):
         for row in recent.values("status").annotate(n=Count("id")):
             results.add_metric([row["status"]], row["n"])
         yield results
+        yield from _durations(since)
+        drills = GaugeMetricFamily("preflight_drills", "Drills by status", labels=["status"])
+        from drills.models import Drill
+
+        for row in Drill.objects.values("status").annotate(n=Count("id")):
+            drills.add_metric([row["status"]], row["n"])
+        yield drills
         depth = _queue_depth()
         if depth is not None:
             yield GaugeMetricFamily(
                 "preflight_queue_depth", "Messages waiting in the task queue", value=depth
             )
+
+
+def _durations(since: Any) -> Iterable[Any]:
+    """p50/p95 durations of runs finished and of checks recorded in the last 24 h."""
+    from checks.models import CheckResult, ValidationRun
+
+    runs = ValidationRun.objects.filter(finished_at__gte=since, started_at__isnull=False)
+    run_s = sorted(
+        (f - s).total_seconds()
+        for s, f in runs.order_by("-id").values_list("started_at", "finished_at")[:500]
+        if s is not None and f is not None
+    )
+    check_s = sorted(
+        ms / 1000
+        for ms in CheckResult.objects.filter(created_at__gte=since)
+        .order_by("-id")
+        .values_list("duration_ms", flat=True)[:2000]
+    )
+    for name, values in (("validation_run", run_s), ("check", check_s)):
+        family = GaugeMetricFamily(
+            f"preflight_{name}_duration_seconds",
+            f"{name.replace('_', ' ')} durations of the last 24 h (latest 500/2000)",
+            labels=["quantile"],
+        )
+        for q in (0.5, 0.95):
+            family.add_metric([str(q)], values[int(q * (len(values) - 1))] if values else 0.0)
+        yield family
 
 
 _collector_registered = False

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import Count, F, Model, Q
 from django.utils import timezone
 
+from app.metrics import CACHE_HITS, CACHE_MISSES
 from checks.models import ValidationRun
 from portal.models import AuditEvent, ItemState, Service, TemplateSection
 from portal.selectors import Readiness
@@ -185,7 +186,14 @@ def portfolio_readiness() -> PortfolioReadiness:
     timeout = getattr(settings, "PREFLIGHT_DASHBOARD_CACHE_S", 30)
     if timeout:
         key = f"dashboards:readiness:{_audit_head()}"
-        services, heatmap = cast(ReadinessRows, cache.get_or_set(key, _readiness_rows, timeout))
+        cached = cache.get(key)
+        if cached is None:
+            CACHE_MISSES.labels("dashboards").inc()
+            cached = _readiness_rows()
+            cache.set(key, cached, timeout)
+        else:
+            CACHE_HITS.labels("dashboards").inc()
+        services, heatmap = cast(ReadinessRows, cached)
     else:
         services, heatmap = _readiness_rows()
     in_review = services_in_review(Q())

@@ -57,8 +57,24 @@ def test_metrics_expose_latency_errors_runs_and_queue_depth(db, client) -> None:
         in text
     )
     assert "preflight_http_requests_total" in text and "preflight_http_errors_total" in text
-    assert "preflight_validation_runs" in text
+    assert "preflight_validation_runs" in text and "preflight_drills" in text
+    assert 'preflight_validation_run_duration_seconds{quantile="0.95"}' in text
+    assert 'preflight_check_duration_seconds{quantile="0.5"}' in text
     assert "preflight_queue_depth" in text
+
+
+def test_cache_hits_and_misses_are_counted(lead, client) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"cache": "dashboards"}) or 0.0
+
+    client.force_login(lead)
+    misses, hits = value("preflight_cache_misses_total"), value("preflight_cache_hits_total")
+    client.get("/dashboards/")
+    client.get("/dashboards/")
+    assert value("preflight_cache_misses_total") == misses + 1
+    assert value("preflight_cache_hits_total") == hits + 1
 
 
 def test_metrics_can_require_a_token(db, client, settings) -> None:
