@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from checks.engine.fields import ProfileError, env_value, secret
+from checks.engine.fields import text as _text
 from checks.engine.outcome import MissingSetting
 
 HOOK_NAMES = (
@@ -34,9 +36,6 @@ _ACTION_KEYS = {"method", "url", "headers", "headers_env", "json"}
 
 
 def _error(dotted: str, message: str) -> Exception:
-    # Imported here: profile.py imports this module, and owns ProfileError.
-    from checks.engine.profile import ProfileError
-
     return ProfileError(dotted, message)
 
 
@@ -99,12 +98,6 @@ class RolloutSettings:
 # --- validators ---
 
 
-def _text(dotted: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _error(dotted, "must be a non-empty string")
-    return value
-
-
 def _number(dotted: str, value: Any, low: float, high: float, *, open_low: bool = True) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value > high or value < low or (open_low and value == low):
@@ -132,14 +125,6 @@ def _strings(dotted: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _error(dotted, "must be a table of strings")
     return {str(k): _text(f"{dotted}.{k}", v) for k, v in value.items()}
-
-
-def _env_value(dotted: str, variable: str, env: Mapping[str, str]) -> str:
-    value = env.get(variable)
-    if not value:
-        state = "is not set" if value is None else "is empty"
-        raise _error(dotted, f"environment variable {variable} {state}")
-    return value
 
 
 # --- [hooks] ---
@@ -194,7 +179,7 @@ def _action(name: str, table: Any, token: str | None, env: Mapping[str, str]) ->
             headers[header] = template.replace(TOKEN_PLACEHOLDER, token)
     if "headers_env" in value:
         for header, variable in _strings(f"{dotted}.headers_env", value["headers_env"]).items():
-            headers[header] = _env_value(f"{dotted}.headers_env.{header}", variable, env)
+            headers[header] = env_value(f"{dotted}.headers_env.{header}", variable, env)
     return HookAction(
         name=name,
         url=_hook_url(f"{dotted}.url", value["url"]),
@@ -205,14 +190,7 @@ def _action(name: str, table: Any, token: str | None, env: Mapping[str, str]) ->
 
 
 def _token(table: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
-    if "token" in table and "token_env" in table:
-        raise _error("hooks.token", "give either token or token_env, not both")
-    if "token" in table:
-        return _text("hooks.token", table["token"])
-    if "token_env" in table:
-        variable = _text("hooks.token_env", table["token_env"])
-        return _env_value("hooks.token_env", variable, env)
-    return None
+    return secret(table, "hooks", "token", env, _text)
 
 
 def parse_hooks(value: Any, env: Mapping[str, str], *, canary_weight: int = 10) -> HooksSettings:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks.engine.fields import ProfileError, secret
+
 _KEYS = {
     "uri",
     "uri_env",
@@ -55,9 +57,6 @@ class MongoSettings:
 
 
 def _error(dotted: str, message: str) -> Exception:
-    # Imported here: profile.py imports this module, and owns ProfileError.
-    from checks.engine.profile import ProfileError
-
     return ProfileError(dotted, message)
 
 
@@ -173,18 +172,7 @@ def _hot_query(dotted: str, value: Any) -> HotQuery:
 
 
 def _uri_setting(table: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
-    if "uri" in table and "uri_env" in table:
-        raise _error("mongo.uri", "give either uri or uri_env, not both")
-    if "uri" in table:
-        return _uri("mongo.uri", table["uri"])
-    if "uri_env" not in table:
-        return None
-    variable = _name("mongo.uri_env", table["uri_env"])
-    value = env.get(variable)
-    if not value:
-        state = "is not set" if value is None else "is empty"
-        raise _error("mongo.uri_env", f"environment variable {variable} {state}")
-    return _uri("mongo.uri_env", value)
+    return secret(table, "mongo", "uri", env, _uri)
 
 
 def parse_mongo(value: Any, env: Mapping[str, str]) -> MongoSettings:

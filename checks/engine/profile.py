@@ -27,21 +27,14 @@ from checks.engine.drill_settings import (
     parse_load,
     parse_rollout,
 )
+from checks.engine.fields import ProfileError, secret
+from checks.engine.fields import text as _text
 from checks.engine.mongo_settings import MongoSettings, parse_mongo
 from checks.engine.repo_settings import RepoSettings, parse_repo
 
 RESERVED_SECTIONS: tuple[str, ...] = ()  # every section is typed now
 _SECRET_WORDS = ("pass", "secret", "token", "key", "auth", "uri", "header", "cookie")
 REDACTED = "***"
-
-
-class ProfileError(ValueError):
-    """A profile problem; ``str()`` reads ``field: message``."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
 
 
 @dataclass(frozen=True)
@@ -153,12 +146,6 @@ def _redact_tree(value: Any, key: str = "") -> Any:
 
 
 # --- field validators ----------------------------------------------------------------------
-
-
-def _text(dotted: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ProfileError(dotted, "must be a non-empty string")
-    return value
 
 
 def _http_url(dotted: str, value: Any) -> str:
@@ -278,26 +265,6 @@ def _validated(name: str, table: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _secret(
-    table: Mapping[str, Any], name: str, env: Mapping[str, str], check: Validator
-) -> str | None:
-    """A secret given inline or via ``<name>_env``; both at once is ambiguous, so refused."""
-    env_key = f"{name}_env"
-    if name in table and env_key in table:
-        raise ProfileError(f"auth.{name}", f"give either {name} or {env_key}, not both")
-    if name in table:
-        return str(check(f"auth.{name}", table[name]))
-    if env_key in table:
-        variable = _text(f"auth.{env_key}", table[env_key])
-        value = env.get(variable)
-        if value is None:
-            raise ProfileError(f"auth.{env_key}", f"environment variable {variable} is not set")
-        if not value:
-            raise ProfileError(f"auth.{env_key}", f"environment variable {variable} is empty")
-        return str(check(f"auth.{env_key}", value))
-    return None
-
-
 def _password(dotted: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ProfileError(dotted, "must be a non-empty string")
@@ -339,8 +306,8 @@ def parse_profile(
         reserved[name] = value
 
     auth = _validated("auth", tables["auth"])
-    auth["password"] = _secret(tables["auth"], "password", env, _password)
-    auth["otp_secret"] = _secret(tables["auth"], "otp_secret", env, _base32)
+    auth["password"] = secret(tables["auth"], "auth", "password", env, _password)
+    auth["otp_secret"] = secret(tables["auth"], "auth", "otp_secret", env, _base32)
     tls = _validated("tls", tables["tls"])
     if "ca_file" in tables["tls"]:
         tls["ca_file"] = _ca_file(tables["tls"]["ca_file"], base_dir, check_files)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from checks.engine.fields import ProfileError, secret
+
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 MAX_TIMEOUT_S = 300.0
 _KEYS = {"url", "path", "ref", "subdir", "dockerfile", "token", "token_env"}
@@ -52,9 +54,6 @@ class RepoSettings:
 
 
 def _error(dotted: str, message: str) -> Exception:
-    # Imported here: profile.py imports this module, and owns ProfileError.
-    from checks.engine.profile import ProfileError
-
     return ProfileError(dotted, message)
 
 
@@ -121,20 +120,7 @@ def _url(value: Any) -> tuple[str, str]:
 
 
 def _token(table: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
-    if "token" in table and "token_env" in table:
-        raise _error("repo.token", "give either token or token_env, not both")
-    if "token" in table:
-        if not isinstance(table["token"], str) or not table["token"]:
-            raise _error("repo.token", "must be a non-empty string")
-        return str(table["token"])
-    if "token_env" not in table:
-        return None
-    variable = _text("repo.token_env", table["token_env"])
-    token = env.get(variable)
-    if not token:
-        state = "is not set" if token is None else "is empty"
-        raise _error("repo.token_env", f"environment variable {variable} {state}")
-    return token
+    return secret(table, "repo", "token", env)
 
 
 def parse_repo(
