@@ -38,6 +38,25 @@ class SecurityHeadersMiddleware:
         return response
 
 
+def _error(status: int, code: str, message: str, details: object = None) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": code, "message": message, "details": details}}, status=status
+    )
+
+
+class NulByteGuardMiddleware:
+    """400 for a query string holding a NUL byte: no field can store one (PostgreSQL refuses
+    it outright), so such a request can only be an error or a probe."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in key or "\x00" in value for key, value in request.GET.items()):
+            return _error(400, "invalid_request", "query parameters may not contain NUL bytes")
+        return self.get_response(request)
+
+
 class RequestSizeLimitMiddleware:
     """413 before reading a body larger than PREFLIGHT_MAX_REQUEST_BYTES."""
 
@@ -48,14 +67,10 @@ class RequestSizeLimitMiddleware:
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = settings.PREFLIGHT_MAX_REQUEST_BYTES
         if declared.isdigit() and int(declared) > limit:
-            return JsonResponse(
-                {
-                    "error": {
-                        "code": "payload_too_large",
-                        "message": f"request bodies are limited to {limit} bytes",
-                        "details": {"limit": limit},
-                    }
-                },
-                status=413,
+            return _error(
+                413,
+                "payload_too_large",
+                f"request bodies are limited to {limit} bytes",
+                {"limit": limit},
             )
         return self.get_response(request)

@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "app.requestid.RequestIdMiddleware",
     "app.metrics.MetricsMiddleware",
     "app.security.RequestSizeLimitMiddleware",
+    "app.security.NulByteGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "app.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -178,6 +179,8 @@ AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", "15") / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
+# Adds Retry-After; keeps the API login's own 429 in the error format (app/errors.py).
+AXES_LOCKOUT_CALLABLE = "app.errors.lockout_response"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:service-list"

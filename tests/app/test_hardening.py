@@ -52,6 +52,16 @@ def test_an_oversized_body_gets_413_before_it_is_read(db, settings) -> None:
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/services", "/services/", "/login/"])
+def test_a_nul_byte_in_the_query_is_refused_not_a_server_error(lead, path) -> None:
+    client = Client()
+    client.force_login(lead)
+    response = client.get(path, {"team": "a\x00b", "q": "x"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert client.get(path, {"q": "orders"}).status_code == 200
+
+
 @override_settings(AXES_ENABLED=True)
 def test_repeated_failed_logins_are_throttled(lead) -> None:
     client = Client()
