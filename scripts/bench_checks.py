@@ -24,7 +24,6 @@ from checks.catalog import REGISTRY  # noqa: E402
 from checks.engine import DestinationPolicy, build_target, parse_profile, run_checks  # noqa: E402
 from tests.support.refservice import run_reference_service  # noqa: E402
 
-
 # Runbook steps 2-3 and the items verified over HTTP: what runs against any staging service.
 HTTP_SPECS = [s for s in REGISTRY.values() if s.step in ("smoke", "functional", "http")]
 
