@@ -39,9 +39,18 @@ SAFE_METHODS = ("GET", "HEAD")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers or {}  # e.g. Retry-After on a 429
 
 
 @dataclass
@@ -70,8 +79,10 @@ def _request_id(request: HttpRequest) -> str:
     return rid if rid and len(rid) <= 128 and rid.isprintable() else uuid.uuid4().hex
 
 
-def _json(request: HttpRequest, status: int, body: Body) -> JsonResponse:
-    response = JsonResponse(body, status=status)
+def _json(request: HttpRequest, status: int, body: Body) -> HttpResponse:
+    # 204 has no body by definition: bytes after the headers would corrupt a kept-alive
+    # connection for the client's next request.
+    response = HttpResponse(status=204) if status == 204 else JsonResponse(body, status=status)
     response["X-Request-ID"] = _request_id(request)
     response["Cache-Control"] = "no-store"
     return response
@@ -137,7 +148,10 @@ def route(handlers: dict[str, tuple[str | None, Handler]]) -> Callable[..., Http
                 return _idempotent(request, caller, handler, kwargs)
             status, body = _call(handler, request, caller, kwargs)
         except ApiError as exc:
-            return error(request, exc.status, exc.code, exc.message, exc.details)
+            response = error(request, exc.status, exc.code, exc.message, exc.details)
+            for name, value in exc.headers.items():
+                response[name] = value
+            return response
         return _json(request, status, body)
 
     return view

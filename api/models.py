@@ -1,4 +1,5 @@
-"""API tokens (shown once, stored as SHA-256) and the Idempotency-Key records of POSTs."""
+"""API tokens (shown once, stored as SHA-256), the Idempotency-Key records of POSTs, and
+annotations (deploy markers and notes posted by CI)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class ApiToken(models.Model):
         READ = "read", "Read services, runs, launches and facts"
         FACTS_WRITE = "facts:write", "Push facts from CI"
         RUNS_WRITE = "runs:write", "Start validation runs"
+        ANNOTATIONS_WRITE = "annotations:write", "Create, change and delete annotations"
 
     name = models.CharField(max_length=100, unique=True)
     prefix = models.CharField(max_length=12)
@@ -25,6 +27,15 @@ class ApiToken(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    # Set on personal tokens issued by POST /api/v1/auth/login: they act for this user, die
+    # with the account, and stop working when it is deactivated.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="personal_api_tokens",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -65,3 +76,27 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.method_path})"
+
+
+class Annotation(models.Model):
+    """A deploy marker or note ("deployed v1.2"), tagged with service slugs, for dashboards.
+
+    Listed by keyset on (created_at, id): ``created_at`` keeps microseconds on every supported
+    database, and ``id`` breaks ties, so a cursor walk is stable under inserts and deletes."""
+
+    name = models.CharField(max_length=200)
+    tags = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_by_token = models.ForeignKey(
+        ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at", "id"], name="annotation_keyset")]
+
+    def __str__(self) -> str:
+        return self.name

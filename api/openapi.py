@@ -319,13 +319,24 @@ WRITE_ERRORS = ("400", "401", "403", "404", "409", "413")
 
 @cache
 def document() -> S:
+    # Imported here: openapi_extra builds on this module's helpers.
+    from api import openapi_extra
+
+    doc = _core_document()
+    doc["paths"].update(openapi_extra.PATHS)
+    doc["components"]["schemas"] = {**SCHEMAS, **openapi_extra.SCHEMAS}
+    return doc
+
+
+def _core_document() -> S:
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Preflight API",
             "version": "1.0.0",
-            "description": "Services, readiness, runs, launch status and facts from CI. "
-            "Errors: {error: {code, message, details}}. Lists: cursor pagination.",
+            "description": "Services, readiness, runs, launch status, facts from CI, "
+            "annotations and the API login. Errors: {error: {code, message, details}}. "
+            "Lists: cursor pagination.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],

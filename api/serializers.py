@@ -8,6 +8,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from api.models import Annotation
 from checks.models import CheckResult, ValidationRun
 from portal.models import ItemState, Service
 from portal.selectors import Readiness
@@ -105,4 +106,18 @@ def fact_report(f: FactReport) -> dict[str, Any]:
         "facts": f.facts,
         "verdicts": f.verdicts,
         "token": f.token_name or None,
+    }
+
+
+def annotation(a: Annotation) -> dict[str, Any]:
+    creator = a.created_by.get_username() if a.created_by else None
+    if creator is None and a.created_by_token is not None:
+        creator = a.created_by_token.name
+    return {
+        "id": a.pk,
+        "name": a.name,
+        "tags": list(a.tags),
+        "created_by": creator,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
     }

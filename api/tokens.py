@@ -19,6 +19,10 @@ from portal.services import Conflict, InvalidInput, NotAllowed
 
 PREFIX = "pf_"
 SCOPES = tuple(ApiToken.Scope.values)
+# What any active user may hold in a personal token (POST /api/v1/auth/login); team and CI
+# scopes stay with admin-made tokens.
+PERSONAL_SCOPES = (ApiToken.Scope.READ.value, ApiToken.Scope.ANNOTATIONS_WRITE.value)
+PERSONAL_LIFETIME = timedelta(minutes=15)
 
 
 def digest(token: str) -> str:
@@ -102,10 +106,39 @@ def token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
     return token
 
 
+def personal_token_create(*, user: Any, scopes: list[str]) -> NewToken:
+    """A short-lived token acting for ``user`` (the API login). Not audited like admin-made
+    tokens: it is a session, and the login itself is recorded by django-axes."""
+    if not user.is_active:
+        raise NotAllowed("This account is inactive.")
+    refused = sorted(set(scopes) - set(PERSONAL_SCOPES))
+    if refused or not scopes:
+        raise InvalidInput(
+            f"A personal token's scopes are a subset of {' '.join(PERSONAL_SCOPES)}."
+        )
+    now = timezone.now()
+    # Expired personal tokens of this user are useless: drop them rather than let them pile up.
+    ApiToken.objects.filter(user=user, expires_at__lt=now).delete()
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        name=f"login:{user.pk}:{secrets.token_hex(8)}",
+        prefix=secret[:10],
+        token_hash=digest(secret),
+        scopes=sorted(set(scopes)),
+        user=user,
+        expires_at=now + PERSONAL_LIFETIME,
+    )
+    return NewToken(token=token, secret=secret)
+
+
 def authenticate(secret: str) -> ApiToken | None:
-    token = ApiToken.objects.select_related("team").filter(token_hash=digest(secret)).first()
+    token = (
+        ApiToken.objects.select_related("team", "user").filter(token_hash=digest(secret)).first()
+    )
     if token is None or not token.active:
         return None
+    if token.user is not None and not token.user.is_active:
+        return None  # a personal token dies with its account
     now = timezone.now()
     if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)  # at most once a minute

@@ -1,11 +1,12 @@
 from django.urls import path, re_path
 
-from api import pages, views
+from api import login, pages, views
 from api.http import route, unknown_route
 
 app_name = "api"
 
 READ, FACTS, RUNS = "read", "facts:write", "runs:write"
+NOTES = "annotations:write"
 
 urlpatterns = [
     path("api/v1/openapi.json", route({"GET": (None, views.openapi)}), name="openapi"),
@@ -35,6 +36,23 @@ urlpatterns = [
         "api/v1/services/<slug:slug>/facts/<int:fact_id>",
         route({"GET": (READ, views.fact_detail)}),
         name="fact-detail",
+    ),
+    path("api/v1/auth/login", route({"POST": (None, login.login)}), name="login"),
+    path(
+        "api/v1/annotations",
+        route({"GET": (READ, views.annotation_list), "POST": (NOTES, views.annotation_create)}),
+        name="annotation-list",
+    ),
+    path(
+        "api/v1/annotations/<int:annotation_id>",
+        route(
+            {
+                "GET": (READ, views.annotation_detail),
+                "PATCH": (NOTES, views.annotation_update),
+                "DELETE": (NOTES, views.annotation_delete),
+            }
+        ),
+        name="annotation-detail",
     ),
     re_path(r"^api/(?P<rest>.*)$", unknown_route, name="unknown"),
     path("tokens/", pages.token_list, name="token-list"),

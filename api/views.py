@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
-from api import serializers
+from api import annotation_services, serializers
 from api.http import ApiError, Caller, Result, paginate, parse_json
+from api.models import Annotation
 from api.openapi import document
 from checks import runs
 from checks.models import ValidationRun
@@ -116,3 +118,34 @@ def fact_detail(request: HttpRequest, caller: Caller, slug: str, fact_id: int) -
 
 def openapi(request: HttpRequest, caller: Caller) -> Result:
     return 200, document()
+
+
+def _annotations() -> QuerySet[Annotation]:
+    return Annotation.objects.select_related("created_by", "created_by_token")
+
+
+def annotation_list(request: HttpRequest, caller: Caller) -> Result:
+    return 200, paginate(request, _annotations(), serializers.annotation)
+
+
+def annotation_create(request: HttpRequest, caller: Caller) -> Result:
+    created = annotation_services.annotation_create(
+        data=parse_json(request), token=caller.token, user=caller.user
+    )
+    return 201, serializers.annotation(_annotations().get(pk=created.pk))
+
+
+def annotation_detail(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
+    return 200, serializers.annotation(get_object_or_404(_annotations(), pk=annotation_id))
+
+
+def annotation_update(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
+    annotation = get_object_or_404(_annotations(), pk=annotation_id)
+    annotation_services.annotation_update(annotation=annotation, data=parse_json(request))
+    return 200, serializers.annotation(annotation)
+
+
+def annotation_delete(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
+    annotation = get_object_or_404(Annotation, pk=annotation_id)
+    annotation_services.annotation_delete(annotation=annotation)
+    return 204, {}

@@ -28,6 +28,10 @@ REQUESTS = Counter("preflight_http_requests_total", "HTTP requests answered", ["
 ERRORS = Counter("preflight_http_errors_total", "HTTP requests answered with a 5xx")
 CACHE_HITS = Counter("preflight_cache_hits_total", "Cache lookups answered", ["cache"])
 CACHE_MISSES = Counter("preflight_cache_misses_total", "Cache lookups recomputed", ["cache"])
+# Exported from the start (at 0), not only after the first lookup: a scrape of a fresh
+# process must already show the hit/miss series that dashboards and alerts divide.
+for _counter in (CACHE_HITS, CACHE_MISSES):
+    _counter.labels("dashboards")
 
 
 def _route(request: HttpRequest) -> str:

@@ -19,3 +19,7 @@ urlpatterns = [
     path("", include("dashboards.urls")),
     path("", include("portal.urls")),
 ]
+
+# JSON in the error format for clients that do not ask for HTML; the usual pages otherwise.
+handler404 = "app.errors.not_found"
+handler500 = "app.errors.server_error"

@@ -268,15 +268,17 @@ def _template(path: str) -> str:
 
 
 def reference_routes(t: Target) -> list[tuple[str, str]]:
-    """(method, path template) of every reference route, with the profile's path overrides."""
+    """(method, path template) of every reference route the service offers, with the
+    profile's path overrides; a route set to "" is not offered, so not required."""
     p = t.profile.paths
-    item = p.items.rstrip("/") + "/{}"
-    return [
+    item = p.items.rstrip("/") + "/{}" if p.items else ""
+    routes = [
         ("get", p.health), ("get", p.ping_db), ("get", p.ready), ("get", p.version),
         ("get", p.metrics), ("post", p.login), ("post", p.refresh), ("post", p.otp_verify),
         ("get", p.items), ("post", p.items), ("get", item), ("patch", item),
         ("delete", item), ("get", p.legacy_items),
     ]  # fmt: skip
+    return [(method, path) for method, path in routes if path]
 
 
 def _structure_problem(doc: Any) -> str | None:

@@ -175,6 +175,12 @@ def _route(dotted: str, value: Any) -> str:
     return text
 
 
+def _offered_route(dotted: str, value: Any) -> str:
+    """A route, or "" for "this service does not offer it": the checks that need the route
+    answer skip (``Target.url``), and ``api.openapi`` does not require it documented."""
+    return "" if value == "" else _route(dotted, value)
+
+
 def _int_between(low: int, high: int) -> Callable[[str, Any], int]:
     def check(dotted: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -212,7 +218,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Validator]]] = {
             "max_token_lifetime_s": _int_between(1, 86400),
         },
     ),
-    "paths": (PathSettings, {f.name: _route for f in fields(PathSettings)}),
+    "paths": (PathSettings, {f.name: _offered_route for f in fields(PathSettings)}),
     "limits": (
         LimitSettings,
         {

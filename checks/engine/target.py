@@ -86,7 +86,14 @@ class Target:
                 log.exception("cleanup after the run failed")
 
     def url(self, path: str) -> str:
-        """``base_url + path``; an absolute URL is returned unchanged."""
+        """``base_url + path``; an absolute URL is returned unchanged. A route the profile
+        sets to "" is not offered by the service: a check that needs it answers skip."""
+        if not path:
+            unoffered = [f"paths.{k}" for k, v in vars(self.profile.paths).items() if v == ""]
+            raise MissingSetting(
+                " or ".join(unoffered) or "paths",
+                'the service does not offer this route (set to "" in the profile)',
+            )
         if path.startswith(("http://", "https://")):
             return path
         return self.profile.service.base_url.rstrip("/") + "/" + path.lstrip("/")
