@@ -286,7 +286,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}},
+    "loggers": {"httpx": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 # Workers log through the same configuration (JSON, with the request id of the enqueuer).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -45,6 +45,7 @@ def dev_env() -> dict[str, str]:
     env = {**os.environ, **{k: v for k, v in values.items() if k not in os.environ}}
     env.setdefault("PREFLIGHT_ENV", "dev")
     env.setdefault("DJANGO_DEBUG", "1")
+    env.setdefault("LOG_FORMAT", "text")  # people read these logs; production keeps JSON
     env.setdefault("PREFLIGHT_BASE_URL", f"http://{HOST}:{PORT}")
     env["PREFLIGHT_VAR_DIR"] = str(VAR)
     env["PYTHONUNBUFFERED"] = "1"

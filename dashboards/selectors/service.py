@@ -143,7 +143,9 @@ def load_history(service: Service) -> Table:
     )
     for r in _results(service, [LOAD_KEY]):
         evidence = r["evidence"] if isinstance(r["evidence"], dict) else {}
-        totals = evidence.get("totals") or {}
+        totals = evidence.get("totals")
+        if not isinstance(totals, dict):
+            continue  # skipped or errored before any load was offered: nothing to plot
         values = [_num(totals.get(c)) for c in [*columns, "p99_ms"]]
         table.rows.append((r["run_id"], r["created_at"], r["status"], *values))
     return table

@@ -201,6 +201,7 @@ def test_service_tables_read_timeline_load_and_drills(service) -> None:
     }  # fmt: skip
     first = make_run(service, {"smoke.health": "pass", "load.target_rps": "pass"},
                      evidence={"load.target_rps": load})  # fmt: skip
+    skipped = make_run(service, {"load.target_rps": "skip"})  # no load offered: no chart point
     second = make_run(
         service,
         {"smoke.health": "fail", "chaos.db_readiness": "pass", "rollout.canary_drill": "pass"},
@@ -213,6 +214,7 @@ def test_service_tables_read_timeline_load_and_drills(service) -> None:
     assert [(r["run"], r["key"], r["status"]) for r in timeline] == [
         (first.pk, "load.target_rps", "pass"),
         (first.pk, "smoke.health", "pass"),
+        (skipped.pk, "load.target_rps", "skip"),
         (second.pk, "chaos.db_readiness", "pass"),
         (second.pk, "rollout.canary_drill", "pass"),
         (second.pk, "smoke.health", "fail"),
