@@ -40,7 +40,10 @@ from checks.engine.target import Target
 log = logging.getLogger(__name__)
 
 # The only commands the db checks send. All are reads; none changes the deployment.
-READ_COMMANDS = frozenset({"hello", "explain", "listIndexes", "getDefaultRWConcern"})
+# serverStatus is read by the load drill's sampler (connections, opcounters, memory, queue).
+READ_COMMANDS = frozenset(
+    {"hello", "explain", "listIndexes", "getDefaultRWConcern", "serverStatus"}
+)
 _SHARED_KEY = "catalog.db.mongo"
 _MESSAGE_CHARS = 300
 

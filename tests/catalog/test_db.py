@@ -448,3 +448,28 @@ def test_the_audit_hook_does_see_connections() -> None:
     finally:
         CONNECTS.active = False
     assert ("127.0.0.1", mongo.port) in CONNECTS.seen
+
+
+# --- the load drill's database sampler ------------------------------------------------------
+
+
+def test_the_load_drill_samples_server_status_while_the_load_runs(make_target, monkeypatch):
+    from checks.catalog import load
+    from checks.engine.hooks import Drill
+
+    monkeypatch.setattr(load, "DB_SAMPLE_EVERY_S", 0.05)
+    mongo = WireMongo()
+    with running(mongo):
+        t = make_target(profile(mongo.uri()))
+        drill = Drill(t=t, key="load.target_rps", restore=(), context=None)  # type: ignore[arg-type]
+        sampler = load.DbSampler(t, drill)
+        sampler.start()
+        deadline = threading.Event()
+        deadline.wait(0.4)
+        sampler.stop()
+    assert sampler.note is None, sampler.note
+    assert len(sampler.samples) >= 2
+    first = sampler.samples[0]
+    assert first["connections"] == 12 and first["resident_mb"] == 180 and first["queued"] == 0
+    assert first["opcounters"]["insert"] == 3
+    assert set(mongo.sent()) <= READ_COMMANDS and "serverStatus" in mongo.sent()

@@ -203,6 +203,21 @@ class WireMongo:
             reply["saslSupportedMechs"] = ["SCRAM-SHA-256"]
         return reply
 
+    def _server_status(self) -> dict[str, Any]:
+        """The parts of MongoDB 7's serverStatus the load drill samples."""
+        served = len(self.commands)
+        return {
+            "host": self.address,
+            "version": "7.0.14",
+            "process": "mongod",
+            "uptime": 3600.0,
+            "connections": {"current": 12, "available": 838848, "totalCreated": 40},
+            "globalLock": {"currentQueue": {"total": 0, "readers": 0, "writers": 0}},
+            "mem": {"bits": 64, "resident": 180, "virtual": 2900},
+            "opcounters": {"insert": 3, "query": served, "update": 1, "delete": 0,
+                           "getmore": 0, "command": served},
+        }  # fmt: skip
+
     def _answer(self, request: Any) -> bool:
         doc = dict(request.doc)
         name = next(iter(doc), "")
@@ -230,6 +245,8 @@ class WireMongo:
             return bool(request.ok(cursor={"id": 0, "ns": f"shop.{coll}", "firstBatch": batch}))
         if name == "getDefaultRWConcern" and self.rw is not None:
             return bool(request.ok(self.rw))
+        if name == "serverStatus":
+            return bool(request.ok(self._server_status()))
         return bool(request.command_err(59, f"no such command: '{name}'", "CommandNotFound"))
 
     # SCRAM-SHA-256 (RFC 7677), server side, so credentials are really exchanged.
