@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from checks.catalog import REGISTRY
@@ -26,6 +28,29 @@ def available_steps() -> list[tuple[str, int]]:
     for spec in REGISTRY.values():
         counts[spec.step] += 1
     return [(step, n) for step, n in counts.items() if n]
+
+
+def load_curve(key: str, evidence: Any) -> dict[str, Any] | None:
+    """A load test's rate and latency over time, for the chart (None for other checks)."""
+    timeline = evidence.get("timeline") if isinstance(evidence, dict) else None
+    if key != "load.target_rps" or not isinstance(timeline, list) or not timeline:
+        return None
+    rows = [row for row in timeline if isinstance(row, dict)]
+    totals = evidence.get("totals") or {}
+    return {
+        "t": [row.get("t") for row in rows],
+        "rps": [row.get("rps") for row in rows],
+        "p50_ms": [row.get("p50_ms") for row in rows],
+        "p95_ms": [row.get("p95_ms") for row in rows],
+        "errors": [row.get("errors") for row in rows],
+        "target_rps": totals.get("target_rps"),
+        "offered_rps": totals.get("offered_rps"),
+    }
+
+
+def run_load_curve(run: ValidationRun) -> dict[str, Any] | None:
+    result = run.results.filter(key="load.target_rps").first()
+    return load_curve(result.key, result.evidence) if result else None
 
 
 def profile_of(service: Service) -> StagingProfile | None:

@@ -53,6 +53,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     if is_partial(request):
         status = STOP_POLLING if run.finished else 200
         return render(request, "checks/htmx/run_live.html", context, status=status)
+    context["load_curve"] = selectors.run_load_curve(run)
     return render(request, "checks/run_detail.html", context)
 
 

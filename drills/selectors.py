@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from checks import selectors as checks_selectors
 from drills.models import AlertEvent, Drill
 from portal.models import Service
 
@@ -24,20 +25,7 @@ def recent_alerts(service: Service, limit: int = 5) -> list[AlertEvent]:
 
 def load_curve(drill: Drill) -> dict[str, Any] | None:
     """The load test's rate and latency over time, for the chart (None for other drills)."""
-    timeline = drill.evidence.get("timeline") if drill.key == "load.target_rps" else None
-    if not isinstance(timeline, list) or not timeline:
-        return None
-    rows = [row for row in timeline if isinstance(row, dict)]
-    totals = drill.evidence.get("totals") or {}
-    return {
-        "t": [row.get("t") for row in rows],
-        "rps": [row.get("rps") for row in rows],
-        "p50_ms": [row.get("p50_ms") for row in rows],
-        "p95_ms": [row.get("p95_ms") for row in rows],
-        "errors": [row.get("errors") for row in rows],
-        "target_rps": totals.get("target_rps"),
-        "offered_rps": totals.get("offered_rps"),
-    }
+    return checks_selectors.load_curve(drill.key, drill.evidence)
 
 
 def drill_events(drill: Drill) -> list[dict[str, Any]]:

@@ -174,3 +174,22 @@ def test_the_run_pages_with_and_without_htmx(staged_service, lead) -> None:
         f"#{run.pk}" in client.get(reverse("checks:run-history", args=["orders"])).content.decode()
     )
     assert "Run validation" in client.get("/services/orders/").content.decode()
+
+
+def test_the_run_page_plots_a_load_test(staged_service, lead) -> None:
+    run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    timeline = [{"t": 1, "rps": 30, "p50_ms": 9, "p95_ms": 20, "errors": 0}]
+    CheckResult.objects.create(
+        run=run,
+        key="load.target_rps",
+        status="pass",
+        summary="held",
+        evidence={"timeline": timeline, "totals": {"target_rps": 25, "offered_rps": 30}},
+    )
+    client = Client()
+    client.force_login(lead)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="load-curve"' in html and "vendor/plotly.min.js" in html
+    assert '"offered_rps": 30' in html
+    other = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    assert 'id="load-curve"' not in client.get(f"/runs/{other.pk}/").content.decode()
