@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from app.broker import enqueue
 from checks.catalog import REGISTRY
 from checks.engine import (
     DestinationPolicy,
@@ -89,19 +90,7 @@ def dispatch(run_id: int) -> bool:
     ValidationRun.objects.filter(pk=run_id).update(dispatched_at=timezone.now())
     run = ValidationRun.objects.get(pk=run_id)
     ValidationRun.objects.filter(pk=run_id).update(dispatch_attempts=run.dispatch_attempts + 1)
-    try:
-        # The broker URL is read now, not at import, so a broker that comes back (or a test's
-        # settings) is honoured; one short-lived connection per dispatch is cheap enough.
-        # No connection retries: a web request must not wait for a dead broker.
-        options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "max_retries": 0}
-        with execute_run.app.connection_for_write(
-            settings.CELERY_BROKER_URL, connect_timeout=1, transport_options=options
-        ) as conn:
-            execute_run.apply_async(args=[run_id], connection=conn, retry=False)
-    except Exception as exc:  # kombu raises many kinds; all mean "not enqueued"
-        log.warning("run %s not dispatched (broker unavailable?): %s", run_id, exc)
-        return False
-    return True
+    return enqueue(execute_run, run_id)
 
 
 def _claim(run_id: int) -> ValidationRun | None:

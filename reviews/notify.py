@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 
+from app.broker import enqueue
 from checks.engine import DestinationRefused, shared_client
 from checks.models import ValidationRun
 from portal.models import Service
@@ -61,16 +62,9 @@ def slack_payload(title: str, text: str, url: str) -> dict[str, Any]:
 
 
 def _enqueue(task: Task, *args: Any) -> None:
-    """Hand one message to the broker without waiting on a dead one (see checks.runs.dispatch):
-    a notification that cannot be enqueued is logged, never fails the operation."""
-    try:
-        options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "max_retries": 0}
-        with task.app.connection_for_write(
-            settings.CELERY_BROKER_URL, connect_timeout=1, transport_options=options
-        ) as conn:
-            task.apply_async(args=list(args), connection=conn, retry=False)
-    except Exception as exc:  # kombu raises many kinds; all mean "not enqueued"
-        log.warning("notification %s not enqueued (broker unavailable?): %s", task.name, exc)
+    """A notification that cannot be enqueued is logged (by enqueue), never fails the
+    operation that caused it."""
+    enqueue(task, *args)
 
 
 def fan_out(service: Service, title: str, text: str, url: str) -> None:
