@@ -9,7 +9,12 @@ if [ "$#" -eq 0 ] || [ "$1" = "web" ]; then
   [ "$#" -gt 0 ] && shift
   # WEB_CONCURRENCY: processes (about 2 per CPU); WEB_THREADS: threads per process.
   # /dev/shm for worker heartbeats: the root filesystem may be read-only.
+  # Prometheus multiprocess mode: every worker's counters summed at /metrics (app/metrics.py).
+  PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/dev/shm/preflight-metrics}"
+  rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+  export PROMETHEUS_MULTIPROC_DIR
   exec gunicorn app.wsgi:application \
+    --config python:app.gunicorn_conf \
     --bind "${HOST:-0.0.0.0}:${PORT:-8000}" \
     --workers "${WEB_CONCURRENCY:-3}" \
     --threads "${WEB_THREADS:-2}" \
