@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from api.models import Annotation, ApiToken
-from portal.services import InvalidInput
+from core.errors import InvalidInput
 
 NAME_MAX = 200
 TAG_MAX = 100

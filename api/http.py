@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from api import tokens
 from api.models import ApiToken, IdempotencyRecord
-from portal.services import DomainError
+from core.errors import DomainError
 
 log = logging.getLogger(__name__)
 

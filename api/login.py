@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from api import tokens
 from api.http import ApiError, Caller, Result, parse_json
-from app.errors import lockout_retry_after
+from core.errors import lockout_retry_after
 
 FIELDS = {"username", "password", "scope"}
 

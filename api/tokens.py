@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from api.models import ApiToken
+from core.errors import Conflict, InvalidInput, NotAllowed
 from portal import audit
 from portal.models import AuditEvent, Team
-from portal.services import Conflict, InvalidInput, NotAllowed
 
 PREFIX = "pf_"
 SCOPES = tuple(ApiToken.Scope.values)

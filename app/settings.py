@@ -94,7 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "app.requestid.RequestIdMiddleware",
-    "app.metrics.MetricsMiddleware",
+    "core.metrics.MetricsMiddleware",
     "app.security.RequestSizeLimitMiddleware",
     "app.security.NulByteGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -180,7 +180,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 # Adds Retry-After; keeps the API login's own 429 in the error format (app/errors.py).
-AXES_LOCKOUT_CALLABLE = "app.errors.lockout_response"
+AXES_LOCKOUT_CALLABLE = "core.errors.lockout_response"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:service-list"

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from app.health import health, ready
-from app.metrics import metrics_view
+from core.metrics import metrics_view
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -21,5 +21,5 @@ urlpatterns = [
 ]
 
 # JSON in the error format for clients that do not ask for HTML; the usual pages otherwise.
-handler404 = "app.errors.not_found"
-handler500 = "app.errors.server_error"
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"

@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from app.broker import enqueue
 from checks.catalog import REGISTRY
 from checks.engine import (
     DestinationPolicy,
@@ -31,6 +30,8 @@ from checks.models import CheckResult, StagingProfile, ValidationRun
 from checks.profiles import engine_profile
 from checks.secrets import SecretUnreadable
 from checks.signals import run_finished
+from core.broker import enqueue
+from core.errors import InvalidInput, NotAllowed, NotFound
 from portal import services as portal_services
 from portal.models import Service
 from portal.permissions import can_edit_service
@@ -57,17 +58,17 @@ def run_request(
     """Record a run and enqueue it once the transaction commits. ``actor=None`` is the
     scheduler."""
     if actor is not None and not can_edit_service(actor, service):
-        raise portal_services.NotAllowed("Only members of the owning team start validations.")
+        raise NotAllowed("Only members of the owning team start validations.")
     if not StagingProfile.objects.filter(service=service).exists():
-        raise portal_services.InvalidInput(
+        raise InvalidInput(
             "This service has no staging profile yet: configure it before running checks."
         )
     try:
         specs = select_specs(REGISTRY, only=keys or None, steps=steps or None)
     except (UnknownCheck, UnknownStep) as exc:
-        raise portal_services.InvalidInput(str(exc)) from None
+        raise InvalidInput(str(exc)) from None
     if not specs:
-        raise portal_services.InvalidInput("No check matches this selection.")
+        raise InvalidInput("No check matches this selection.")
     with transaction.atomic():
         run = ValidationRun.objects.create(
             service=service,
@@ -205,7 +206,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 def rerun_check(*, run: ValidationRun, key: str, actor: Any) -> ValidationRun:
     if not run.results.filter(key=key).exists():
-        raise portal_services.NotFound(f"run #{run.pk} has no result for {key!r}")
+        raise NotFound(f"run #{run.pk} has no result for {key!r}")
     return run_request(
         service=run.service,
         actor=actor,

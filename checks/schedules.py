@@ -10,7 +10,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from checks.engine import ProfileError
 from checks.models import StagingProfile, ValidationRun
-from portal import services as portal_services
+from core.errors import DomainError
 from portal.models import Service
 
 
@@ -67,6 +67,6 @@ def start_scheduled_run(service_id: int) -> int | None:
 
     try:
         run = run_request(service=service, actor=None, trigger=ValidationRun.Trigger.SCHEDULE)
-    except portal_services.DomainError:
+    except DomainError:
         return None  # no profile (yet): nothing to run
     return run.pk

@@ -13,19 +13,10 @@ from checks.engine import ProfileError
 from checks.forms import ProfileForm, RunForm
 from checks.models import ValidationRun
 from checks.schedules import BadCron
-from portal.htmx import is_partial
+from core.errors import DomainError, NotAllowed, refused
+from core.htmx import STOP_POLLING, is_partial
 from portal.models import Service
 from portal.permissions import can_edit_service
-from portal.services import DomainError, NotAllowed
-
-# htmx stops polling when a response has this status.
-STOP_POLLING = 286
-
-
-def _refused(request: HttpRequest, error: DomainError, back: str) -> HttpResponse:
-    return render(
-        request, "portal/error.html", {"message": str(error), "back": back}, status=error.status
-    )
 
 
 @require_POST
@@ -36,7 +27,7 @@ def run_start(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         run = runs.run_request(service=service, actor=request.user, steps=steps)
     except DomainError as error:
-        return _refused(request, error, reverse("portal:service-detail", args=[slug]))
+        return refused(request, error, reverse("portal:service-detail", args=[slug]))
     return redirect("checks:run-detail", run.pk)
 
 
@@ -73,7 +64,7 @@ def rerun_check(request: HttpRequest, run_id: int, key: str) -> HttpResponse:
     try:
         new = runs.rerun_check(run=run, key=key, actor=request.user)
     except DomainError as error:
-        return _refused(request, error, reverse("checks:run-detail", args=[run_id]))
+        return refused(request, error, reverse("checks:run-detail", args=[run_id]))
     return redirect("checks:run-detail", new.pk)
 
 
@@ -84,7 +75,7 @@ def profile_edit(request: HttpRequest, slug: str) -> HttpResponse:
     editable = can_edit_service(request.user, service)
     if request.method == "POST":
         if not editable:
-            return _refused(
+            return refused(
                 request,
                 NotAllowed("Only members of the owning team change the staging profile."),
                 reverse("portal:service-detail", args=[slug]),

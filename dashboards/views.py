@@ -16,16 +16,14 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from core.htmx import STOP_POLLING, is_partial
 from dashboards import charts
 from dashboards.selectors import common
 from dashboards.selectors import portfolio as portfolio_sel
 from dashboards.selectors import service as service_sel
 from dashboards.selectors import team as team_sel
 from dashboards.tables import Table, to_csv, to_json
-from portal.htmx import is_partial
 from portal.models import Service, Team
-
-STOP_POLLING = 286
 
 
 def _dashboard(

@@ -22,11 +22,11 @@ from checks.models import StagingProfile, ValidationRun
 from checks.profiles import engine_profile
 from checks.runs import outbound_policy
 from checks.secrets import SecretUnreadable
+from core.errors import InvalidInput, NotAllowed
 from drills.models import AlertEvent, Drill
 from portal import audit
 from portal.models import AuditEvent, Service
 from portal.permissions import can_edit_service
-from portal.services import InvalidInput, NotAllowed
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,6 @@ Alertmanager webhook."""
 
 from __future__ import annotations
 
-import hmac
 import json
 
 from django.conf import settings
@@ -14,15 +13,13 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.auth import bearer_matches
+from core.errors import DomainError, refused
+from core.htmx import STOP_POLLING, is_partial
 from drills import selectors, services
 from drills.models import Drill
-from portal.htmx import is_partial
 from portal.models import Service
 from portal.permissions import can_edit_service
-from portal.services import DomainError
-
-# htmx stops polling when a response has this status.
-STOP_POLLING = 286
 
 
 @csrf_exempt  # a machine caller with a bearer token, no session: CSRF does not apply
@@ -32,8 +29,7 @@ def alertmanager_webhook(request: HttpRequest) -> HttpResponse:
     token = settings.PREFLIGHT_ALERTMANAGER_TOKEN
     if not token:
         return JsonResponse({"error": "the alert webhook is not configured"}, status=503)
-    sent = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+    if not bearer_matches(request, token):
         response = JsonResponse({"error": "bearer token required"}, status=401)
         response["WWW-Authenticate"] = "Bearer"
         return response
@@ -79,10 +75,5 @@ def drill_cancel(request: HttpRequest, drill_id: int) -> HttpResponse:
     try:
         services.drill_cancel(drill=drill, actor=request.user)
     except DomainError as error:
-        return render(
-            request,
-            "portal/error.html",
-            {"message": str(error), "back": reverse("drills:detail", args=[drill.pk])},
-            status=error.status,
-        )
+        return refused(request, error, reverse("drills:detail", args=[drill.pk]))
     return redirect("drills:detail", drill.pk)

@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from core.admin import ReadOnlyAdmin
 from portal.models import (
     AuditEvent,
     ChecklistTemplate,
@@ -65,18 +66,9 @@ class ItemStateAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the sign-off history has no change or delete path."""
 
     list_display = ["id", "created_at", "actor_name", "action", "service_slug", "item_key"]
     list_filter = ["action", "team_slug"]
     search_fields = ["service_slug", "item_key", "actor_name"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -3,10 +3,12 @@ states and the append-only, hash-chained audit log."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+
+from core.immutable import ImmutableError, ImmutableModel, ImmutableQuerySet
 
 
 class Team(models.Model):
@@ -203,19 +205,16 @@ class ItemState(models.Model):
         return self.state in (self.State.DONE, self.State.NOT_APPLICABLE)
 
 
-class AppendOnlyError(Exception):
+class AppendOnlyError(ImmutableError):
     """Raised on any attempt to change or remove an audit event through the ORM."""
 
 
-class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
-    def update(self, **kwargs: Any) -> int:
-        raise AppendOnlyError("audit events are append-only")
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise AppendOnlyError("audit events are append-only")
+class AuditEventQuerySet(ImmutableQuerySet["AuditEvent"]):
+    error = AppendOnlyError
+    message = "audit events are append-only"
 
 
-class AuditEvent(models.Model):
+class AuditEvent(ImmutableModel):
     """One entry of the sign-off history. Append-only and hash-chained: ``hash`` is SHA-256
     over the canonical content (see portal.audit) and ``prev_hash``, the hash of the entry
     before it. ``prev_hash`` is unique, so two writers can never fork the chain."""
@@ -263,6 +262,8 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64, unique=True)
 
     objects: ClassVar[models.Manager[AuditEvent]] = AuditEventQuerySet.as_manager()
+    immutable_error = AppendOnlyError
+    immutable_message = AuditEventQuerySet.message
 
     class Meta:
         ordering = ["id"]
@@ -274,11 +275,3 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.service_slug} {self.item_key}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise AppendOnlyError("audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise AppendOnlyError("audit events are append-only")

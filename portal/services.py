@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from portal import audit
 from portal.models import (
     AuditEvent,
@@ -28,28 +29,6 @@ from portal.signals import send_item_states_changed
 from portal.templates_io import TemplateData
 
 User = AbstractBaseUser | AnonymousUser
-
-
-class DomainError(Exception):
-    """A refused operation; ``status`` is the HTTP status a view should answer with."""
-
-    status = 400
-
-
-class NotAllowed(DomainError):
-    status = 403
-
-
-class NotFound(DomainError):
-    status = 404
-
-
-class Conflict(DomainError):
-    status = 409
-
-
-class InvalidInput(DomainError):
-    status = 400
 
 
 # --- templates ------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import DomainError, InvalidInput, refused
+from core.htmx import is_partial
 from portal import selectors, services
 from portal.forms import HistoryFilterForm, ItemChangeForm, ServiceFilterForm
-from portal.htmx import is_partial
 from portal.models import ItemState, Service
 from portal.permissions import can_edit_service
 from portal.validation import validation_context
@@ -55,13 +56,8 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _error(request: HttpRequest, service: Service, error: services.DomainError) -> HttpResponse:
-    return render(
-        request,
-        "portal/error.html",
-        {"message": str(error), "back": reverse("portal:service-detail", args=[service.slug])},
-        status=error.status,
-    )
+def _error(request: HttpRequest, service: Service, error: DomainError) -> HttpResponse:
+    return refused(request, error, reverse("portal:service-detail", args=[service.slug]))
 
 
 @require_POST
@@ -70,7 +66,7 @@ def item_update(request: HttpRequest, slug: str, item_key: str) -> HttpResponse:
     form = ItemChangeForm(request.POST)
     if not form.is_valid():
         fields = ", ".join(sorted(form.errors))
-        return _error(request, service, services.InvalidInput(f"Invalid form field(s): {fields}."))
+        return _error(request, service, InvalidInput(f"Invalid form field(s): {fields}."))
     data = form.cleaned_data
     try:
         state = services.item_transition(
@@ -82,7 +78,7 @@ def item_update(request: HttpRequest, slug: str, item_key: str) -> HttpResponse:
             note=data["note"],
             evidence_url=data["evidence_url"],
         )
-    except services.DomainError as error:
+    except DomainError as error:
         current = ItemState.objects.filter(service=service, item_key=item_key).first()
         if is_partial(request) and current is not None and current.item is not None:
             return _item_fragment(request, service, current, error=error)
@@ -98,7 +94,7 @@ def _item_fragment(
     service: Service,
     state: ItemState,
     *,
-    error: services.DomainError | None = None,
+    error: DomainError | None = None,
 ) -> HttpResponse:
     assert state.item is not None
     return render(

@@ -1,8 +1,6 @@
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from core.admin import ReadOnlyAdmin
 from reviews.models import FactReport, LaunchReview, TeamWebhook
 
 
@@ -12,25 +10,12 @@ class TeamWebhookAdmin(admin.ModelAdmin):
     list_filter = ["team", "active"]
 
 
-class ReadOnly(admin.ModelAdmin):
-    """Reviews and facts change only through their domain operations (which audit them)."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(LaunchReview)
-class LaunchReviewAdmin(ReadOnly):
+class LaunchReviewAdmin(ReadOnlyAdmin):
     list_display = ["service", "status", "requested_by", "requested_at", "target_date"]
     list_filter = ["status"]
 
 
 @admin.register(FactReport)
-class FactReportAdmin(ReadOnly):
+class FactReportAdmin(ReadOnlyAdmin):
     list_display = ["service", "created_at", "commit", "token_name"]

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
+from core.errors import InvalidInput
 from portal import audit
 from portal import services as portal_services
 from portal.models import AuditEvent, Service
@@ -26,7 +27,7 @@ STATIC_ITEM = "testing.static_checks"
 DEPENDENCY_ITEM = "testing.dependency_scan"
 
 
-class BadFacts(portal_services.InvalidInput):
+class BadFacts(InvalidInput):
     def __init__(self, details: list[dict[str, str]]) -> None:
         self.details = details
         super().__init__("The facts are not valid: " + "; ".join(d["message"] for d in details))

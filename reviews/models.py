@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core.immutable import ImmutableError, ImmutableModel, ImmutableQuerySet
 from portal.models import Service, Team
 
 
@@ -59,19 +60,16 @@ class LaunchReview(models.Model):
         return f"launch #{self.pk} of {self.service} ({self.status})"
 
 
-class FrozenError(Exception):
+class FrozenError(ImmutableError):
     """Raised on any attempt to change or remove a decision (and its snapshot)."""
 
 
-class DecisionQuerySet(models.QuerySet["Decision"]):
-    def update(self, **kwargs: Any) -> int:
-        raise FrozenError("decisions and their snapshots are immutable")
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise FrozenError("decisions and their snapshots are immutable")
+class DecisionQuerySet(ImmutableQuerySet["Decision"]):
+    error = FrozenError
+    message = "decisions and their snapshots are immutable"
 
 
-class Decision(models.Model):
+class Decision(ImmutableModel):
     """One step of a review's history with the readiness snapshot frozen at that moment.
     Immutable: there is no update path (save of an existing row and QuerySet.update raise)."""
 
@@ -93,6 +91,8 @@ class Decision(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects: ClassVar[models.Manager[Decision]] = DecisionQuerySet.as_manager()
+    immutable_error = FrozenError
+    immutable_message = DecisionQuerySet.message
 
     class Meta:
         ordering = ["id"]
@@ -107,14 +107,6 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of launch #{self.review_id} by {self.actor_name}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise FrozenError("decisions and their snapshots are immutable")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise FrozenError("decisions and their snapshots are immutable")
 
 
 class Exemption(models.Model):

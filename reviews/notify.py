@@ -18,9 +18,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 
-from app.broker import enqueue
 from checks.engine import DestinationRefused, shared_client
 from checks.models import ValidationRun
+from core.broker import enqueue
 from portal.models import Service
 from portal.permissions import REVIEWERS_GROUP
 from reviews.models import LaunchReview, TeamWebhook

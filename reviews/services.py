@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, InvalidInput, NotAllowed
 from portal import audit
 from portal.models import AuditEvent, Service
-from portal.services import Conflict, InvalidInput, NotAllowed
 from reviews import notify
 from reviews.gate import RULES, Gate, compute_gate
 from reviews.models import Decision, Exemption, LaunchReview

@@ -9,19 +9,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.errors import DomainError, InvalidInput, refused
 from portal.models import Service
-from portal.services import DomainError, InvalidInput
 from reviews import selectors, services
 from reviews.forms import DecisionForm, LaunchRequestForm
 from reviews.gate import compute_gate
 from reviews.models import LaunchReview
 from reviews.permissions import can_decide, can_request, can_withdraw, decide_refusal
-
-
-def _refused(request: HttpRequest, error: DomainError, back: str) -> HttpResponse:
-    return render(
-        request, "portal/error.html", {"message": str(error), "back": back}, status=error.status
-    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -32,7 +26,7 @@ def service_launch(request: HttpRequest, slug: str) -> HttpResponse:
         back = reverse("reviews:service-launch", args=[slug])
         if not form.is_valid():
             fields = ", ".join(sorted(form.errors))
-            return _refused(request, InvalidInput(f"Invalid form field(s): {fields}."), back)
+            return refused(request, InvalidInput(f"Invalid form field(s): {fields}."), back)
         data = form.cleaned_data
         try:
             review = services.launch_request(
@@ -44,7 +38,7 @@ def service_launch(request: HttpRequest, slug: str) -> HttpResponse:
                 exemption_expires=data["exemption_expires"],
             )
         except DomainError as error:
-            return _refused(request, error, back)
+            return refused(request, error, back)
         messages.success(request, f"Launch #{review.pk} requested.")
         return redirect("reviews:review-detail", review.pk)
     return render(
@@ -117,10 +111,10 @@ def review_decide(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     form = DecisionForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     if action not in ACTIONS:
-        return _refused(request, InvalidInput(f"Unknown action {action!r}."), back)
+        return refused(request, InvalidInput(f"Unknown action {action!r}."), back)
     try:
         review = ACTIONS[action](review, request.user, reason)
     except DomainError as error:
-        return _refused(request, error, back)
+        return refused(request, error, back)
     messages.success(request, f"Launch #{review.pk}: {review.get_status_display().lower()}.")
     return redirect(back)

@@ -13,8 +13,8 @@ from django.core.cache import cache
 from django.db.models import Count, F, Model, Q
 from django.utils import timezone
 
-from app.metrics import CACHE_HITS, CACHE_MISSES
 from checks.models import ValidationRun
+from core.metrics import CACHE_HITS, CACHE_MISSES
 from portal.models import AuditEvent, ItemState, Service, TemplateSection
 from portal.selectors import Readiness
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from checks import runs
 from checks.models import CheckResult, ValidationRun
 from checks.tasks import execute_run, scheduled_validation, sweep_runs
+from core.errors import InvalidInput, NotAllowed
 from portal.models import AuditEvent, ItemState
-from portal.services import InvalidInput, NotAllowed
 from tests.checks.conftest import profile_for
 from tests.conftest import PASSWORD
 

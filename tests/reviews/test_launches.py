@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from checks import runs
 from checks.models import ValidationRun
+from core.errors import Conflict, InvalidInput, NotAllowed
 from portal import services as portal_services
 from portal.audit import verify_chain
 from portal.models import AuditEvent, ItemState
-from portal.services import Conflict, InvalidInput, NotAllowed
 from reviews import services
 from reviews.gate import compute_gate
 from reviews.models import Decision, FrozenError, LaunchReview

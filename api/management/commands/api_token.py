@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from api import tokens
 from api.models import ApiToken
+from core.errors import DomainError
 from portal.models import Team
-from portal.services import DomainError
 
 
 class Command(BaseCommand):

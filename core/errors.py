@@ -1,4 +1,6 @@
-"""Error answers outside the API's own routes: 404 and 500 handlers, and django-axes' lockout.
+"""Errors every app shares: the domain errors a refused operation raises, the one page that
+shows such a refusal, and the answers outside the API's own routes (404 and 500 handlers,
+django-axes' lockout).
 
 Clients that do not ask for HTML (no ``text/html`` in Accept: curl, CI, probes, the checks)
 get the API's error format ``{"error": {"code", "message", "details"}}``; browsers get the
@@ -11,7 +13,39 @@ from typing import Any
 from axes.helpers import get_cool_off, get_lockout_message
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
+
+
+class DomainError(Exception):
+    """A refused operation; ``status`` is the HTTP status a view should answer with."""
+
+    status = 400
+
+
+class NotAllowed(DomainError):
+    status = 403
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class InvalidInput(DomainError):
+    status = 400
+
+
+def refused(request: HttpRequest, error: DomainError, back: str) -> HttpResponse:
+    """The page a browser gets for a refused operation: nothing was changed, why, and a link
+    back to where the user came from; answered with the error's status."""
+    return render(
+        request, "core/refused.html", {"message": str(error), "back": back}, status=error.status
+    )
+
 
 # Without a cool-off (permanent lockout) a client still needs a number in Retry-After.
 _NO_COOL_OFF_RETRY_S = 3600

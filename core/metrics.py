@@ -1,8 +1,9 @@
 """Prometheus metrics of the portal, served at /metrics.
 
-Request metrics are counted per process by the middleware. Run, check and queue figures are
-read from the database and the broker when Prometheus scrapes, so they are right whichever
-process (web, worker, beat) did the work."""
+Request metrics are counted per process by the middleware. Run, check, drill and queue
+figures are read from the database and the broker when Prometheus scrapes, so they are right
+whichever process (web, worker, beat) did the work; each app registers its own collector
+(``add_collector``) when it is ready."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from core.auth import bearer_matches
 
 REQUEST_LATENCY = Histogram(
     "preflight_http_request_duration_seconds",
@@ -77,70 +79,29 @@ def _queue_depth() -> float | None:
         return None
 
 
+# Scrape-time collectors of the apps, each registered by its app at ready(): this module
+# knows no app's models.
+_app_collectors: list[Collector] = []
+
+
+def add_collector(collector: Collector) -> None:
+    """Scrape ``collector`` with the portal's figures (once per collector class)."""
+    if not any(type(c) is type(collector) for c in _app_collectors):
+        _app_collectors.append(collector)
+
+
 class PortalCollector(Collector):
-    """Validation runs by status, queued runs, check results by status (last 24 h) and the
-    broker's queue depth, read at scrape time."""
+    """The apps' figures (validation runs, check results, drills...) and the broker's queue
+    depth, read at scrape time."""
 
     def collect(self) -> Iterable[Any]:
-        from datetime import timedelta
-
-        from django.utils import timezone
-
-        from checks.models import CheckResult, ValidationRun
-
-        runs = GaugeMetricFamily(
-            "preflight_validation_runs", "Validation runs by status", labels=["status"]
-        )
-        for row in ValidationRun.objects.values("status").annotate(n=Count("id")):
-            runs.add_metric([row["status"]], row["n"])
-        yield runs
-        since = timezone.now() - timedelta(days=1)
-        results = GaugeMetricFamily(
-            "preflight_check_results_24h", "Check results of the last 24 h", labels=["status"]
-        )
-        recent = CheckResult.objects.filter(created_at__gte=since)
-        for row in recent.values("status").annotate(n=Count("id")):
-            results.add_metric([row["status"]], row["n"])
-        yield results
-        yield from _durations(since)
-        drills = GaugeMetricFamily("preflight_drills", "Drills by status", labels=["status"])
-        from drills.models import Drill
-
-        for row in Drill.objects.values("status").annotate(n=Count("id")):
-            drills.add_metric([row["status"]], row["n"])
-        yield drills
+        for collector in _app_collectors:
+            yield from collector.collect()
         depth = _queue_depth()
         if depth is not None:
             yield GaugeMetricFamily(
                 "preflight_queue_depth", "Messages waiting in the task queue", value=depth
             )
-
-
-def _durations(since: Any) -> Iterable[Any]:
-    """p50/p95 durations of runs finished and of checks recorded in the last 24 h."""
-    from checks.models import CheckResult, ValidationRun
-
-    runs = ValidationRun.objects.filter(finished_at__gte=since, started_at__isnull=False)
-    run_s = sorted(
-        (f - s).total_seconds()
-        for s, f in runs.order_by("-id").values_list("started_at", "finished_at")[:500]
-        if s is not None and f is not None
-    )
-    check_s = sorted(
-        ms / 1000
-        for ms in CheckResult.objects.filter(created_at__gte=since)
-        .order_by("-id")
-        .values_list("duration_ms", flat=True)[:2000]
-    )
-    for name, values in (("validation_run", run_s), ("check", check_s)):
-        family = GaugeMetricFamily(
-            f"preflight_{name}_duration_seconds",
-            f"{name.replace('_', ' ')} durations of the last 24 h (latest 500/2000)",
-            labels=["quantile"],
-        )
-        for q in (0.5, 0.95):
-            family.add_metric([str(q)], values[int(q * (len(values) - 1))] if values else 0.0)
-        yield family
 
 
 _collector_registered = False
@@ -156,7 +117,7 @@ def register_collector() -> None:
 @login_not_required
 def metrics_view(request: HttpRequest) -> HttpResponse:
     token = settings.PREFLIGHT_METRICS_TOKEN
-    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+    if token and not bearer_matches(request, token):
         return HttpResponse(status=401)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several gunicorn workers: sum their files, plus the scrape-time figures.
