@@ -4,7 +4,6 @@ below. api/serializers.py produces exactly these shapes; the schemathesis contra
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from api.models import ApiToken
@@ -315,17 +314,6 @@ IDEMPOTENCY: S = {
 }
 READ_ERRORS = ("400", "401", "403", "404")
 WRITE_ERRORS = ("400", "401", "403", "404", "409", "413")
-
-
-@cache
-def document() -> S:
-    # Imported here: openapi_extra builds on this module's helpers.
-    from api import openapi_extra
-
-    doc = _core_document()
-    doc["paths"].update(openapi_extra.PATHS)
-    doc["components"]["schemas"] = {**SCHEMAS, **openapi_extra.SCHEMAS}
-    return doc
 
 
 def _core_document() -> S:

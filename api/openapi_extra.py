@@ -1,9 +1,11 @@
 """The OpenAPI operations beyond services, runs and facts: annotations, the API login, and
 the portal's probes (/health, /ready, /metrics), so that the document covers every route a
-client or Preflight's own ``api.openapi`` check expects. Merged by ``api.openapi.document``."""
+client or Preflight's own ``api.openapi`` check expects. ``document`` merges them with
+``api.openapi``'s."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from api import annotation_services, tokens
@@ -17,11 +19,15 @@ from api.openapi import (
     STR_OR_NULL,
     WHEN,
     WRITE_ERRORS,
+    _core_document,
     _response,
     obj,
     op,
     page,
     ref,
+)
+from api.openapi import (
+    SCHEMAS as CORE_SCHEMAS,
 )
 
 S = dict[str, Any]
@@ -207,3 +213,12 @@ PATHS: dict[str, S] = {
 }
 # op() offers Idempotency-Key with every body, but only POST honours it: not on PATCH.
 PATHS["/api/v1/annotations/{annotation_id}"]["patch"]["parameters"] = [ANNOTATION_ID]
+
+
+@cache
+def document() -> S:
+    """The API's whole OpenAPI document: api.openapi's operations and these."""
+    doc = _core_document()
+    doc["paths"].update(PATHS)
+    doc["components"]["schemas"] = {**CORE_SCHEMAS, **SCHEMAS}
+    return doc

@@ -13,7 +13,6 @@ from checks.models import CheckResult, ValidationRun
 from portal.models import ItemState, Service
 from portal.selectors import Readiness
 from reviews.models import FactReport
-from reviews.selectors import LaunchStatus, review_dict
 
 
 def iso(value: datetime | None) -> str | None:
@@ -84,15 +83,6 @@ def result(c: CheckResult) -> dict[str, Any]:
         "duration_ms": c.duration_ms,
         "evidence": c.evidence if isinstance(c.evidence, dict) else {"value": c.evidence},
         "created_at": iso(c.created_at),
-    }
-
-
-def launch(status: LaunchStatus) -> dict[str, Any]:
-    return {
-        "approved": status.approved,
-        "review": review_dict(status.review) if status.review else None,
-        "reasons": status.reasons,
-        "gate": status.gate.as_dict(),
     }
 
 

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from api import annotation_services, serializers
 from api.http import ApiError, Caller, Result, paginate, parse_json
 from api.models import Annotation
-from api.openapi import document
+from api.openapi_extra import document
 from checks import runs
 from checks.models import ValidationRun
 from portal import selectors as portal_selectors
@@ -90,7 +90,7 @@ def run_detail(request: HttpRequest, caller: Caller, run_id: int) -> Result:
 
 
 def launch_status(request: HttpRequest, caller: Caller, slug: str) -> Result:
-    return 200, serializers.launch(review_selectors.launch_status(_service(slug)))
+    return 200, review_selectors.launch_dict(review_selectors.launch_status(_service(slug)))
 
 
 def fact_list(request: HttpRequest, caller: Caller, slug: str) -> Result:

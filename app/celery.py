@@ -5,6 +5,8 @@ import os
 from celery import Celery
 from celery.signals import worker_process_init
 
+from app.tracing import configure_tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")
 
 app = Celery("preflight")
@@ -14,6 +16,4 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect
 def _tracing(**_: object) -> None:
-    from app.tracing import configure_tracing
-
     configure_tracing("preflight-worker")

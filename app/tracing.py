@@ -38,12 +38,13 @@ def configure_tracing(service_name: str, *, span_processor: object | None = None
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     if span_processor is None:
-        from django.conf import settings
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        from checks.engine.http import DestinationPolicy
+        # Imported only when an exporter is configured, like OpenTelemetry above: the
+        # guarded client (httpx and the engine) is not loaded by every process start.
+        from checks.selectors import outbound_policy
 
-        DestinationPolicy(allow=settings.PREFLIGHT_OUTBOUND_ALLOWLIST).check_url(endpoint)
+        outbound_policy().check_url(endpoint)
         span_processor = BatchSpanProcessor(OTLPSpanExporter())
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(span_processor)  # type: ignore[arg-type]

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from core.metrics import add_collector
+
 
 class ChecksConfig(AppConfig):
     name = "checks"
@@ -9,6 +11,5 @@ class ChecksConfig(AppConfig):
         # Imported here, not at the top: the collector reads models, which load only after
         # the app registry.
         from checks.metrics import RunCollector
-        from core.metrics import add_collector
 
         add_collector(RunCollector())

@@ -11,13 +11,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from checks.catalog import REGISTRY
 from checks.engine import (
-    DestinationPolicy,
     Outcome,
     ProfileError,
     UnknownCheck,
@@ -29,21 +28,15 @@ from checks.engine import (
 from checks.models import CheckResult, StagingProfile, ValidationRun
 from checks.profiles import engine_profile
 from checks.secrets import SecretUnreadable
-from checks.signals import run_finished
+from checks.selectors import outbound_policy
+from checks.signals import run_finished, target_built
 from core.broker import enqueue
-from core.errors import InvalidInput, NotAllowed, NotFound
+from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from portal import services as portal_services
 from portal.models import Service
 from portal.permissions import can_edit_service
 
 log = logging.getLogger(__name__)
-
-
-def outbound_policy() -> DestinationPolicy:
-    return DestinationPolicy(
-        allow=settings.PREFLIGHT_OUTBOUND_ALLOWLIST,
-        allow_local_repos=settings.PREFLIGHT_ALLOW_LOCAL_REPOS,
-    )
 
 
 def run_request(
@@ -85,13 +78,12 @@ def run_request(
 
 def dispatch(run_id: int) -> bool:
     """Hand the run to the broker. If the broker is down the run stays queued and the
-    sweeper tries again; the request that created it has already succeeded."""
-    from checks.tasks import execute_run
-
-    ValidationRun.objects.filter(pk=run_id).update(dispatched_at=timezone.now())
-    run = ValidationRun.objects.get(pk=run_id)
-    ValidationRun.objects.filter(pk=run_id).update(dispatch_attempts=run.dispatch_attempts + 1)
-    return enqueue(execute_run, run_id)
+    sweeper tries again; the request that created it has already succeeded. The task is
+    named, not imported: checks.tasks imports this module."""
+    ValidationRun.objects.filter(pk=run_id).update(
+        dispatched_at=timezone.now(), dispatch_attempts=F("dispatch_attempts") + 1
+    )
+    return enqueue("checks.tasks.execute_run", run_id)
 
 
 def _claim(run_id: int) -> ValidationRun | None:
@@ -136,9 +128,7 @@ def execute(run_id: int) -> ValidationRun | None:
         return _finish(run, message=f"profile unusable: {exc}", status=ValidationRun.Status.ERROR)
     if specs:
         target = build_target(profile, outbound_policy())
-        from drills.runtime import attach  # drills build on this module: imported late
-
-        attach(target, run)  # the drill checks' lock, heartbeat, cancel flag, alert source
+        target_built.send(sender=ValidationRun, run=run, target=target)
         try:
             run_checks(target, specs, on_result=lambda outcome: _store(run, outcome))
         finally:
@@ -214,3 +204,15 @@ def rerun_check(*, run: ValidationRun, key: str, actor: Any) -> ValidationRun:
         trigger=ValidationRun.Trigger.RERUN,
         parent=run,
     )
+
+
+def start_scheduled_run(service_id: int) -> int | None:
+    """The nightly (or per-profile cron) run of a service, as the scheduler."""
+    service = Service.objects.filter(pk=service_id).first()
+    if service is None:
+        return None
+    try:
+        run = run_request(service=service, actor=None, trigger=ValidationRun.Trigger.SCHEDULE)
+    except DomainError:
+        return None  # no profile (yet): nothing to run
+    return run.pk

@@ -9,8 +9,7 @@ from celery.schedules import crontab
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from checks.engine import ProfileError
-from checks.models import StagingProfile, ValidationRun
-from core.errors import DomainError
+from checks.models import StagingProfile
 from portal.models import Service
 
 
@@ -57,16 +56,3 @@ def schedule_sync(profile: StagingProfile) -> PeriodicTask:
         },
     )
     return task
-
-
-def start_scheduled_run(service_id: int) -> int | None:
-    service = Service.objects.filter(pk=service_id).first()
-    if service is None:
-        return None
-    from checks.runs import run_request  # runs -> profiles -> schedules: import late
-
-    try:
-        run = run_request(service=service, actor=None, trigger=ValidationRun.Trigger.SCHEDULE)
-    except DomainError:
-        return None  # no profile (yet): nothing to run
-    return run.pk

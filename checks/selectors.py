@@ -2,12 +2,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from checks.catalog import REGISTRY
+from checks.engine import DestinationPolicy
 from checks.engine.registry import STEPS
 from checks.models import CheckResult, StagingProfile, ValidationRun
 from portal.models import Service
+
+
+def outbound_policy() -> DestinationPolicy:
+    """Where checks, hooks, webhooks and the remote launch gate may send requests (the
+    guarded client enforces it): the deployment's allowlist."""
+    return DestinationPolicy(
+        allow=settings.PREFLIGHT_OUTBOUND_ALLOWLIST,
+        allow_local_repos=settings.PREFLIGHT_ALLOW_LOCAL_REPOS,
+    )
 
 
 def recent_runs(service: Service, limit: int = 5) -> list[ValidationRun]:

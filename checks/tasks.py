@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from checks import runs, schedules
+from checks import runs
 
 log = logging.getLogger(__name__)
 
@@ -26,4 +26,4 @@ def sweep_runs() -> dict[str, int]:
 
 @shared_task(name="checks.tasks.scheduled_validation")
 def scheduled_validation(service_id: int) -> int | None:
-    return schedules.start_scheduled_run(service_id)
+    return runs.start_scheduled_run(service_id)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class DashboardsConfig(AppConfig):
@@ -6,8 +7,7 @@ class DashboardsConfig(AppConfig):
     name = "dashboards"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_save
-
+        # Imported here, not at the top: models load only after the app registry.
         from checks.models import CheckResult
         from dashboards import summary
 

@@ -72,6 +72,12 @@ def _close_thread_connection() -> None:
         connection.close()
 
 
+def on_target_built(sender: Any, *, run: ValidationRun, target: Target, **_: Any) -> None:
+    """checks.signals.target_built: every run's target gets the drill context (the drill
+    checks' lock, heartbeat, cancel flag, alert source), connected at DrillsConfig.ready."""
+    attach(target, run)
+
+
 def attach(target: Target, run: ValidationRun) -> None:
     """Give ``target`` the portal's drill context for ``run``."""
     portal = PortalDrills(run)

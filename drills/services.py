@@ -20,8 +20,8 @@ from checks.engine import DestinationRefused, ProfileError, Verdict, build_targe
 from checks.engine.hooks import DrillBusy, HookFailed, call_hook
 from checks.models import StagingProfile, ValidationRun
 from checks.profiles import engine_profile
-from checks.runs import outbound_policy
 from checks.secrets import SecretUnreadable
+from checks.selectors import outbound_policy
 from core.errors import InvalidInput, NotAllowed
 from drills.models import AlertEvent, Drill
 from portal import audit

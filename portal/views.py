@@ -15,7 +15,6 @@ from portal import selectors, services
 from portal.forms import HistoryFilterForm, ItemChangeForm, ServiceFilterForm
 from portal.models import ItemState, Service
 from portal.permissions import can_edit_service
-from portal.validation import validation_context
 
 
 @require_GET
@@ -51,7 +50,6 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "sections": selectors.checklist(service),
             "readiness": selectors.service_readiness(service),
             "can_edit": can_edit_service(request.user, service),
-            **validation_context(service),
         },
     )
 

@@ -6,6 +6,8 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Launch reviews"
 
     def ready(self) -> None:
+        # Imported here, not at the top: these modules read models, which load only after the
+        # app registry.
         from checks.signals import run_finished
         from portal.signals import item_states_changed
         from reviews import receivers

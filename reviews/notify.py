@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from checks.engine import DestinationRefused, shared_client
 from checks.models import ValidationRun
+from checks.selectors import outbound_policy
 from core.broker import enqueue
 from portal.models import Service
 from portal.permissions import REVIEWERS_GROUP
@@ -61,25 +62,30 @@ def slack_payload(title: str, text: str, url: str) -> dict[str, Any]:
     }
 
 
-def _enqueue(task: Task, *args: Any) -> None:
+def _enqueue(task: Task | str, *args: Any) -> None:
     """A notification that cannot be enqueued is logged (by enqueue), never fails the
     operation that caused it."""
     enqueue(task, *args)
 
 
 def fan_out(service: Service, title: str, text: str, url: str) -> None:
-    """Enqueue the email and every active webhook of the team after the commit."""
-    from reviews import tasks
+    """Enqueue the email and every active webhook of the team after the commit. The tasks
+    are named, not imported: reviews.tasks imports this module."""
 
     def enqueue() -> None:
         to = recipients(service)
         if to:
-            _enqueue(tasks.send_notification_email, f"[Preflight] {title}", f"{text}\n\n{url}", to)
+            _enqueue(
+                "reviews.tasks.send_notification_email",
+                f"[Preflight] {title}",
+                f"{text}\n\n{url}",
+                to,
+            )
         payload = slack_payload(title, text, url)
         for hook_id in TeamWebhook.objects.filter(team_id=service.team_id, active=True).values_list(
             "pk", flat=True
         ):
-            _enqueue(tasks.deliver_webhook, hook_id, payload)
+            _enqueue("reviews.tasks.deliver_webhook", hook_id, payload)
 
     transaction.on_commit(enqueue)
 
@@ -110,8 +116,6 @@ def send_email(subject: str, body: str, to: list[str]) -> int:
 def deliver_webhook(webhook_id: int, payload: dict[str, Any]) -> str:
     """POST one payload. Raises WebhookFailed (or an httpx transport error) when a retry may
     help; a refused destination or a 4xx answer will not get better by retrying."""
-    from checks.runs import outbound_policy
-
     hook = TeamWebhook.objects.filter(pk=webhook_id, active=True).first()
     if hook is None:
         return "gone"

@@ -86,6 +86,16 @@ def review_dict(review: LaunchReview) -> dict[str, Any]:
     }
 
 
+def launch_dict(status: LaunchStatus) -> dict[str, Any]:
+    """May it ship, as JSON: the API's launch answer and ``manage.py launch_gate``'s."""
+    return {
+        "approved": status.approved,
+        "review": review_dict(status.review) if status.review else None,
+        "reasons": status.reasons,
+        "gate": status.gate.as_dict(),
+    }
+
+
 def review_list(*, status: str = "") -> QuerySet[LaunchReview]:
     qs = LaunchReview.objects.select_related("service__team", "requested_by").order_by("-id")
     return qs.filter(status=status) if status else qs

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from checks import profiles, runs
+from checks import selectors as checks_selectors
 from checks.catalog import REGISTRY
 from checks.engine import build_target, parse_profile, run_checks
 from checks.engine.http import close_shared_clients
@@ -100,7 +101,7 @@ def _run_engine(base_url: str, keys: list[str]) -> dict[str, Outcome]:
     text = profile_toml(base_url).replace(
         'username = "probe"', f'username = "probe"\npassword = "{PROBE_PASSWORD}"'
     )
-    target = build_target(parse_profile(text, env={}), runs.outbound_policy())
+    target = build_target(parse_profile(text, env={}), checks_selectors.outbound_policy())
     try:
         outcomes = run_checks(target, [REGISTRY[key] for key in keys])
     finally:

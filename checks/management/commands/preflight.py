@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 
 from checks.catalog import REGISTRY
 from checks.engine.cli import main
-from checks.runs import outbound_policy
+from checks.selectors import outbound_policy
 
 
 class Command(BaseCommand):

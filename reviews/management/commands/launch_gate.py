@@ -18,10 +18,10 @@ from urllib.parse import quote
 import httpx
 from django.core.management.base import BaseCommand, CommandParser
 
-from api.serializers import launch
 from checks.engine import DestinationRefused, shared_client
+from checks.selectors import outbound_policy
 from portal.models import Service
-from reviews.selectors import launch_status
+from reviews.selectors import launch_dict, launch_status
 
 SHIP, HOLD, UNKNOWN = 0, 1, 2
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             if service is None:
                 self.stderr.write(f"no service {options['slug']!r}")
                 sys.exit(UNKNOWN)
-            answer = launch(launch_status(service))
+            answer = launch_dict(launch_status(service))
         approved = answer.get("approved") is True
         self.stdout.write(f"{options['slug']}: {'may ship' if approved else 'may NOT ship'}")
         for reason in answer.get("reasons", []):
@@ -50,8 +50,6 @@ class Command(BaseCommand):
         sys.exit(SHIP if approved else HOLD)
 
     def _remote(self, url: str, slug: str, token_env: str) -> dict[str, Any]:
-        from checks.runs import outbound_policy
-
         token = os.environ.get(token_env, "")
         if not token:
             self.stderr.write(f"set {token_env} to an API token with the read scope")
