@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +40,22 @@ def available_steps() -> list[tuple[str, int]]:
     for spec in REGISTRY.values():
         counts[spec.step] += 1
     return [(step, n) for step, n in counts.items() if n]
+
+
+def keys_of_kind(kind: str) -> list[str]:
+    """Registered check keys of one kind (CheckSpec.kind), in registry order."""
+    return [key for key, spec in REGISTRY.items() if spec.kind == kind]
+
+
+def drill_keys() -> list[str]:
+    """The drills: the checks that disturb the service on purpose (load, outages, alerts, a
+    canary). The launch gate requires each to have passed within ``drill_window()``."""
+    return keys_of_kind("drill")
+
+
+def drill_window() -> timedelta:
+    """How recent a drill's pass must be (PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS)."""
+    return timedelta(days=settings.PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS)
 
 
 def load_curve(key: str, evidence: Any) -> dict[str, Any] | None:

@@ -166,7 +166,7 @@ def drills_overdue(table: Table) -> dict[str, Any]:
                 marker={"color": "#c53030"},
             ),
             go.Bar(
-                name="passed within 30 days",
+                name="passed within the drill window",
                 x=keys,
                 y=table.column("passing_services"),
                 marker={"color": "#1f8f4e"},

@@ -25,16 +25,18 @@ from django.utils import timezone
 
 from checks.catalog import REGISTRY
 from checks.models import CheckResult, ValidationRun
+from checks.selectors import keys_of_kind
 from dashboards.models import CheckStatus
-from dashboards.selectors.common import DRILL_KEYS, LOAD_KEY
+from dashboards.selectors.common import LOAD_KEY
 from dashboards.summary import summarise
 from portal import audit, services
 from portal.models import AuditEvent, ChecklistTemplate, ItemState, Membership, Service, Team
 from portal.templates_io import DEFAULT_TEMPLATE, load_template_file
 
-LOAD_KEYS = [LOAD_KEY, "load.cache_hit_ratio"]
-# Every check in the catalog runs in every generated run; load tests in half of them and the
-# drills in a quarter, whether or not the catalog has them yet.
+LOAD_KEYS = [k for k in keys_of_kind("drill") if k.startswith("load.")]
+DRILL_KEYS = [k for k in keys_of_kind("drill") if k not in LOAD_KEYS]
+# Every other check in the catalog runs in every generated run; load tests in half of them
+# and the other drills in a quarter.
 HTTP_KEYS = [k for k in REGISTRY if k not in LOAD_KEYS and k not in DRILL_KEYS]
 # Results per service per year: 1,000 services make about a million, however many checks
 # the catalog has (runs are spaced accordingly).

@@ -6,9 +6,9 @@ Rules (each yields ``{key, passed, reason}``):
 - ``no_failing_items``: no item of the checklist is failing;
 - ``full_run``: the latest finished full validation run passed and is younger than
   PREFLIGHT_GATE_RUN_MAX_AGE_DAYS;
-- ``drills``: every drill check (registered checks of the steps in DRILL_STEPS) passed within
-  PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS. With no drill registered the rule holds vacuously, and
-  the gate still says which drill keys it considered (none).
+- ``drills``: every drill check (``checks.selectors.drill_keys``: registered checks of kind
+  "drill") passed within PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS. With no drill registered the
+  rule holds vacuously, and the gate still says which drill keys it considered (none).
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from checks.catalog import REGISTRY
 from checks.models import CheckResult, ValidationRun
+from checks.selectors import drill_keys, drill_window
 from portal.models import ItemState, Service
 
-DRILL_STEPS = ("nonfunctional", "observability", "rollout")
 RULES = ("blocking_items", "no_failing_items", "full_run", "drills")
 _LISTED = 8  # keys named in a reason before "and N more"
 
@@ -60,10 +59,6 @@ class Gate:
             "drill_keys": self.drill_keys,
             "computed_at": self.computed_at.isoformat() if self.computed_at else None,
         }
-
-
-def drill_keys() -> list[str]:
-    return [key for key, spec in REGISTRY.items() if spec.step in DRILL_STEPS]
 
 
 def _named(keys: list[str]) -> str:
@@ -147,7 +142,7 @@ def drill_results(service: Service, keys: list[str]) -> dict[str, CheckResult | 
 def _drill_rule(service: Service, keys: list[str], now: datetime) -> GateRule:
     if not keys:
         return GateRule("drills", True, "no drill check is registered: nothing to require")
-    max_age = timedelta(days=settings.PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS)
+    max_age = drill_window()
     missing = [
         key
         for key, result in drill_results(service, keys).items()

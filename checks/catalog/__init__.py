@@ -8,6 +8,9 @@ Verdict`` in the module for its concern and list its ``CheckSpec`` in that modul
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import ModuleType
+
 from checks.catalog import (
     alerts,
     api,
@@ -24,11 +27,25 @@ from checks.catalog import (
 )
 from checks.engine.registry import CheckSpec
 
-_MODULES = (smoke, api, auth, security, reliability, observability, db, repo)
-_DRILLS = (load, chaos, alerts, rollout)  # runbook steps 4-6: isolated, so they run last
+# Each module with the kind of its checks (CheckSpec.kind), in runbook order. The drills
+# (runbook steps 4-6) are isolated, so they run last.
+_MODULES: tuple[tuple[ModuleType, str], ...] = (
+    (smoke, "http"),
+    (api, "http"),
+    (auth, "http"),
+    (security, "http"),
+    (reliability, "http"),
+    (observability, "http"),
+    (db, "db"),
+    (repo, "repo"),
+    (load, "drill"),
+    (chaos, "drill"),
+    (alerts, "drill"),
+    (rollout, "drill"),
+)
 
 REGISTRY: dict[str, CheckSpec] = {
-    spec.key: spec for module in (*_MODULES, *_DRILLS) for spec in module.CHECKS
+    spec.key: replace(spec, kind=kind) for module, kind in _MODULES for spec in module.CHECKS
 }
 
 __all__ = ["REGISTRY"]

@@ -26,6 +26,12 @@ STEPS: tuple[str, ...] = (
 )
 
 
+# What a check exercises. "drill": it disturbs the service on purpose (load, outages, alerts,
+# a canary), runs isolated and is kept as a drill record; the launch gate requires every
+# drill to have passed recently.
+KINDS: tuple[str, ...] = ("http", "db", "repo", "drill")
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     key: str  # stable public key, e.g. "smoke.health"
@@ -34,6 +40,7 @@ class CheckSpec:
     run: Callable[[Target], Verdict]
     timeout_s: float = 20.0
     isolated: bool = False  # disturbs others (rate-limit probing): runs last, alone
+    kind: str = "http"  # one of KINDS
 
 
 class UnknownCheck(LookupError):

@@ -19,14 +19,9 @@ from portal.models import AuditEvent, ItemState, Service, TemplateSection
 from portal.selectors import Readiness
 
 COMPLETE = (ItemState.State.DONE, ItemState.State.NOT_APPLICABLE)
-DRILL_KEYS = (
-    "chaos.redis_outage",
-    "chaos.db_readiness",
-    "alerts.error_drill",
-    "rollout.canary_drill",
-)
+# The load test whose evidence (rate, latency) the dashboards chart. Which checks are drills,
+# and how recent their pass must be, is the checks app's answer (checks.selectors).
 LOAD_KEY = "load.target_rps"
-DRILL_WINDOW = timedelta(days=30)
 # A drill whose "finished" event never came is not shown as in flight for ever.
 DRILL_MAX_AGE = timedelta(hours=1)
 IN_FLIGHT = (ValidationRun.Status.QUEUED, ValidationRun.Status.RUNNING)

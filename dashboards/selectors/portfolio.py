@@ -11,10 +11,9 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from checks.selectors import drill_keys, drill_window
 from dashboards.models import CheckStatus
 from dashboards.selectors.common import (
-    DRILL_KEYS,
-    DRILL_WINDOW,
     STATES,
     PortfolioReadiness,
     launch_review_model,
@@ -130,16 +129,18 @@ def top_offenders(limit: int = TOP) -> Table:
 
 
 def _since(now: datetime | None) -> datetime:
-    return (now or timezone.now()) - DRILL_WINDOW
+    return (now or timezone.now()) - drill_window()
 
 
 def drills_overdue(now: datetime | None = None) -> Table:
-    """Per drill key, how many non-retired services have no passing result within 30 days."""
+    """Per drill key, how many non-retired services have no passing result within the drill
+    window (PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS, as the launch gate)."""
     since = _since(now)
+    keys = drill_keys()
     active = Service.objects.exclude(lifecycle=Service.Lifecycle.RETIRED)
     total = active.count()
     passing = dict(
-        CheckStatus.objects.filter(key__in=DRILL_KEYS, last_pass_at__gte=since)
+        CheckStatus.objects.filter(key__in=keys, last_pass_at__gte=since)
         .exclude(service__lifecycle=Service.Lifecycle.RETIRED)
         .values("key")
         .annotate(n=Count("id"))
@@ -147,20 +148,21 @@ def drills_overdue(now: datetime | None = None) -> Table:
     )
     return Table(
         "drills_overdue",
-        "Drills overdue (no passing result within 30 days)",
+        f"Drills overdue (no passing result within {drill_window().days} days)",
         ["key", "overdue_services", "passing_services"],
-        [(key, total - passing.get(key, 0), passing.get(key, 0)) for key in DRILL_KEYS],
+        [(key, total - passing.get(key, 0), passing.get(key, 0)) for key in keys],
     )
 
 
 def overdue_services(now: datetime | None = None, limit: int = OVERDUE_LIST) -> Table:
     """Services with at least one overdue drill, tier 1 first; the last pass of each drill."""
     since = _since(now)
+    keys = drill_keys()
     up_to_date = (
-        CheckStatus.objects.filter(key__in=DRILL_KEYS, last_pass_at__gte=since)
+        CheckStatus.objects.filter(key__in=keys, last_pass_at__gte=since)
         .values("service_id")
         .annotate(n=Count("id"))
-        .filter(n=len(DRILL_KEYS))
+        .filter(n=len(keys))
         .values("service_id")
     )
     services = list(
@@ -172,16 +174,16 @@ def overdue_services(now: datetime | None = None, limit: int = OVERDUE_LIST) -> 
     passes = {
         (service_id, key): at
         for service_id, key, at in CheckStatus.objects.filter(
-            service_id__in=[s[0] for s in services], key__in=DRILL_KEYS
+            service_id__in=[s[0] for s in services], key__in=keys
         ).values_list("service_id", "key", "last_pass_at")
     }
     table = Table(
         "overdue_services",
         f"Services with overdue drills (first {limit})",
-        ["service", "service_name", "team", "tier", *[f"last_pass:{k}" for k in DRILL_KEYS]],
+        ["service", "service_name", "team", "tier", *[f"last_pass:{k}" for k in keys]],
     )
     for service_id, *rest in services:
-        table.rows.append((*rest, *[passes.get((service_id, k)) for k in DRILL_KEYS]))
+        table.rows.append((*rest, *[passes.get((service_id, k)) for k in keys]))
     return table
 
 

@@ -11,7 +11,8 @@ from django.db.models import Model
 from django.utils import timezone
 
 from checks.models import CheckResult, ValidationRun
-from dashboards.selectors.common import DRILL_KEYS, LOAD_KEY, optional_model
+from checks.selectors import drill_keys
+from dashboards.selectors.common import LOAD_KEY, optional_model
 from dashboards.tables import Table
 from portal.models import AuditEvent, Service, TemplateItem
 
@@ -169,7 +170,7 @@ def drill_history(service: Service) -> Table:
         "Drill history",
         ["run", "at", "key", "status", *DRILL_FIELDS],
     )
-    for r in _results(service, list(DRILL_KEYS)):
+    for r in _results(service, drill_keys()):
         evidence = r["evidence"] if isinstance(r["evidence"], dict) else {}
         table.rows.append(
             (

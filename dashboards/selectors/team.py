@@ -10,11 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from checks.models import CheckResult, ValidationRun
+from checks.selectors import drill_keys, drill_window
 from dashboards.models import CheckStatus
 from dashboards.selectors.common import (
     COMPLETE,
-    DRILL_KEYS,
-    DRILL_WINDOW,
     LOAD_KEY,
     readiness_by_service,
 )
@@ -24,18 +23,19 @@ from portal.models import ItemState, Service, Team
 
 def services_side_by_side(team: Team) -> Table:
     """One row per service of the team: state, readiness, failing checks, last run, drills
-    passed within 30 days, latest load-test p95. Six queries whatever the team's size."""
+    passed within the drill window, latest load-test p95. Six queries whatever the team's
+    size."""
     scope = Q(team_id=team.pk)
     services = readiness_by_service(scope)
     ids = [s.service_id for s in services]
-    since = timezone.now() - DRILL_WINDOW
+    since = timezone.now() - drill_window()
     checks = {
         r["service_id"]: r
         for r in CheckStatus.objects.filter(service_id__in=ids)
         .values("service_id")
         .annotate(
             failing=Count("id", filter=Q(status="fail")),
-            drills_ok=Count("id", filter=Q(key__in=DRILL_KEYS, last_pass_at__gte=since)),
+            drills_ok=Count("id", filter=Q(key__in=drill_keys(), last_pass_at__gte=since)),
         )
     }
     last_runs: dict[int, dict[str, Any]] = {

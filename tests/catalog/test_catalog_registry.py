@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from checks.catalog import REGISTRY
+from checks.engine.registry import KINDS
 
 SMOKE = {"smoke.health", "smoke.ping_db", "smoke.crud_cycle"}
 FUNCTIONAL = {
@@ -63,6 +64,15 @@ def test_each_check_belongs_to_its_runbook_step() -> None:
         "alerts.error_drill",
         "rollout.canary_drill",
     ]
+
+
+def test_each_check_has_the_kind_of_what_it_exercises() -> None:
+    kinds = {key: spec.kind for key, spec in REGISTRY.items()}
+    assert set(kinds.values()) <= set(KINDS)
+    assert {k for k, kind in kinds.items() if kind == "drill"} == DRILLS
+    assert {k for k, kind in kinds.items() if kind == "db"} == DB
+    assert {k for k, kind in kinds.items() if kind == "repo"} == REPO
+    assert {k for k, kind in kinds.items() if kind == "http"} == SMOKE | FUNCTIONAL | HTTP
 
 
 def test_only_the_rate_limit_probe_and_the_drills_run_isolated() -> None:

@@ -135,6 +135,19 @@ def test_drills_are_overdue_without_a_pass_within_30_days(payments_services):
     ] == 2
 
 
+def test_the_drill_window_is_the_launch_gates_setting(payments_services, settings):
+    alpha, _ = payments_services
+    make_run(alpha, {"chaos.db_readiness": "pass"})
+    settings.PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS = 5
+    later = timezone.now() + timedelta(days=6)
+    table = portfolio.drills_overdue(later)
+    assert "within 5 days" in table.title
+    assert {r["key"]: r for r in table.records()}["chaos.db_readiness"]["passing_services"] == 0
+    settings.PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS = 7
+    table = portfolio.drills_overdue(later)
+    assert {r["key"]: r for r in table.records()}["chaos.db_readiness"]["passing_services"] == 1
+
+
 def test_summary_keeps_the_latest_result_and_the_last_pass(payments_services):
     alpha, _ = payments_services
     first = make_run(alpha, {"api.openapi": "pass"})

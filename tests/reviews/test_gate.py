@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from checks import selectors as checks_selectors
 from checks.catalog import REGISTRY
 from checks.engine.registry import CheckSpec
 from checks.models import CheckResult, ValidationRun
 from portal.models import ItemState
-from reviews import gate as gate_module
 from reviews.gate import compute_gate
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_a_ready_service_passes_every_rule_and_lists_the_drill_keys(ready_servic
         "full_run",
         "drills",
     ]
-    assert gate.drill_keys == gate_module.drill_keys()
+    assert gate.drill_keys == checks_selectors.drill_keys()
     assert gate.as_dict()["drill_keys"] == gate.drill_keys
 
 
@@ -96,7 +96,9 @@ def test_partial_runs_and_reruns_do_not_count_as_full(ready_service) -> None:
 
 
 def test_drills_are_required_once_registered(ready_service, monkeypatch) -> None:
-    spec = CheckSpec(key="drill.test_redis", step="nonfunctional", title="t", run=lambda t: None)  # type: ignore[arg-type,return-value]
+    spec = CheckSpec(
+        key="drill.test_redis", step="nonfunctional", title="t", run=lambda t: None, kind="drill"
+    )  # type: ignore[arg-type,return-value]
     monkeypatch.setitem(REGISTRY, spec.key, spec)
     gate = compute_gate(ready_service)
     assert spec.key in gate.drill_keys

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from api import tokens
 from checks.models import CheckResult, ValidationRun
+from checks.selectors import drill_keys
 from portal.models import ItemState, Membership, Service, Team
 from portal.permissions import REVIEWERS_GROUP
-from reviews.gate import drill_keys
 from tests.conftest import PASSWORD
 
 
