@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "reviews",
     "api",
     "drills",
+    "bench",  # manage.py generate_large_dataset (benchmark data); no models, no URLs
 ]
 
 MIDDLEWARE = [

@@ -57,6 +57,11 @@ def canonical_content(
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def chain_hash(content: bytes, prev_hash: str) -> str:
+    """The chain's formula: SHA-256 over the canonical content, then the previous hash."""
+    return hashlib.sha256(content + prev_hash.encode()).hexdigest()
+
+
 def event_hash(event: AuditEvent, prev_hash: str) -> str:
     content = canonical_content(
         created_at=event.created_at,
@@ -72,7 +77,7 @@ def event_hash(event: AuditEvent, prev_hash: str) -> str:
         evidence_url=event.evidence_url,
         payload=event.payload,
     )
-    return hashlib.sha256(content + prev_hash.encode()).hexdigest()
+    return chain_hash(content, prev_hash)
 
 
 def record(

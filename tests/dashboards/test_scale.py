@@ -7,9 +7,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from bench.generate import generate
 from checks.models import CheckResult, ValidationRun
 from dashboards import summary
-from dashboards.generate import generate
 from dashboards.models import CheckStatus
 from portal.audit import verify_chain
 from portal.models import AuditEvent, ItemState, Service, Team

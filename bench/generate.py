@@ -3,13 +3,12 @@ checklist history (hash-chained audit events), validation runs and about a milli
 results, written with multi-row inserts in a few transactions.
 
 Rows get explicit ids so results can point at runs without reading them back; PostgreSQL
-sequences are reset afterwards. The audit chain is computed here exactly as
-``portal.audit.record`` would have (same canonical content, same order of ids), so
-``manage.py verify_audit`` passes on the result."""
+sequences are reset afterwards. The audit chain is computed with ``portal.audit``'s own
+content and hash functions, in the order of the ids, so ``manage.py verify_audit`` passes
+on the result."""
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +26,7 @@ from checks.catalog import REGISTRY
 from checks.models import CheckResult, ValidationRun
 from checks.selectors import keys_of_kind
 from dashboards.models import CheckStatus
-from dashboards.selectors.common import LOAD_KEY
+from dashboards.selectors.common import LOAD_KEY, launch_review_model
 from dashboards.summary import summarise
 from portal import audit, services
 from portal.models import AuditEvent, ChecklistTemplate, ItemState, Membership, Service, Team
@@ -496,7 +495,7 @@ def _write_audit(rows: list[tuple[Any, ...]]) -> int:
             evidence_url="",
             payload=payload,
         )
-        digest = hashlib.sha256(content + prev.encode()).hexdigest()
+        digest = audit.chain_hash(content, prev)
         out.append(
             (
                 ids.take(),
@@ -671,8 +670,6 @@ def _launch_reviews(
     now: datetime,
     report: Report,
 ) -> int:
-    from dashboards.selectors.common import launch_review_model
-
     model = launch_review_model()
     if model is None:
         report.notes.append("reviews app not installed: no launch reviews generated")

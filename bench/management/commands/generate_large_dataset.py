@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from dashboards.generate import generate
+from bench.generate import generate
 
 
 class Command(BaseCommand):
