@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from api import tokens
+from api import services
 from api.models import ApiToken
 
 
@@ -26,5 +26,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
-            tokens.token_revoke(token=token, actor=request.user)
+            services.token_revoke(token=token, actor=request.user)
         messages.success(request, f"{queryset.count()} token(s) revoked.")

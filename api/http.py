@@ -25,7 +25,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from api import tokens
+from api import services
 from api.models import ApiToken, IdempotencyRecord
 from core.errors import DomainError
 
@@ -99,7 +99,7 @@ def _authenticate(request: HttpRequest) -> Caller:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
-        token = tokens.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+        token = services.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
             raise ApiError(401, "invalid_token", "The bearer token is missing, unknown or revoked.")
         return Caller(token=token, user=None, scopes=set(token.scopes))

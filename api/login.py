@@ -12,7 +12,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest
 
-from api import tokens
+from api import services
 from api.http import ApiError, Caller, Result, parse_json
 from core.errors import lockout_retry_after
 
@@ -33,16 +33,16 @@ def _credentials(data: Any) -> tuple[str, str, list[str]]:
         if not isinstance(value, str) or not value or len(value) > 1024 or "\x00" in value:
             details.append({"field": key, "message": f"{key} must be a non-empty string"})
     scope = data.get("scope")
-    scopes = list(tokens.PERSONAL_SCOPES)
+    scopes = list(services.PERSONAL_SCOPES)
     if scope is not None:
         if not isinstance(scope, str) or not scope.split():
             details.append({"field": "scope", "message": "scope is a space-separated string"})
-        elif refused := sorted(set(scope.split()) - set(tokens.PERSONAL_SCOPES)):
+        elif refused := sorted(set(scope.split()) - set(services.PERSONAL_SCOPES)):
             details.append(
                 {
                     "field": "scope",
                     "message": f"not grantable here: {' '.join(refused)} (allowed: "
-                    f"{' '.join(tokens.PERSONAL_SCOPES)})",
+                    f"{' '.join(services.PERSONAL_SCOPES)})",
                 }
             )
         else:
@@ -66,12 +66,12 @@ def login(request: HttpRequest, caller: Caller) -> Result:
         )
     if user is None:
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    issued = tokens.personal_token_create(user=user, scopes=scopes)
+    issued = services.personal_token_create(user=user, scopes=scopes)
     # As for a session login: last_login is updated and django-axes resets the failures.
     user_logged_in.send(sender=type(user), request=request, user=user)
     return 200, {
         "access_token": issued.secret,
         "token_type": "bearer",
-        "expires_in": int(tokens.PERSONAL_LIFETIME.total_seconds()),
+        "expires_in": int(services.PERSONAL_LIFETIME.total_seconds()),
         "scope": " ".join(issued.token.scopes),
     }

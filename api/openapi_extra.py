@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from api import annotation_services, tokens
+from api import services
 from api.models import ApiToken
 from api.openapi import (
     INT,
@@ -31,11 +31,11 @@ from api.openapi import (
 )
 
 S = dict[str, Any]
-NAME: S = {"type": "string", "minLength": 1, "maxLength": annotation_services.NAME_MAX}
+NAME: S = {"type": "string", "minLength": 1, "maxLength": services.NAME_MAX}
 TAGS: S = {
     "type": "array",
-    "maxItems": annotation_services.TAGS_MAX,
-    "items": {"type": "string", "minLength": 1, "maxLength": annotation_services.TAG_MAX},
+    "maxItems": services.TAGS_MAX,
+    "items": {"type": "string", "minLength": 1, "maxLength": services.TAG_MAX},
     "description": "Short labels, typically service slugs (orders, payments).",
 }
 SCHEMAS: dict[str, S] = {
@@ -59,7 +59,7 @@ SCHEMAS: dict[str, S] = {
             "scope": {
                 "type": "string",
                 "description": "Space-separated subset of "
-                f"`{' '.join(tokens.PERSONAL_SCOPES)}` (default: all of them).",
+                f"`{' '.join(services.PERSONAL_SCOPES)}` (default: all of them).",
             },
         },
         optional=("scope",),

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from api import tokens
+from api import services
 from api.forms import TokenForm
 from api.models import ApiToken
 from core.errors import DomainError
@@ -40,7 +40,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                created = tokens.token_create(
+                created = services.token_create(
                     name=data["name"],
                     scopes=list(data["scopes"]),
                     team=data["team"],
@@ -67,6 +67,6 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk)
-    tokens.token_revoke(token=token, actor=request.user)
+    services.token_revoke(token=token, actor=request.user)
     messages.success(request, f"Token {token.name} revoked.")
     return redirect("api:token-list")

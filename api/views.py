@@ -7,14 +7,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
-from api import annotation_services, serializers
+from api import serializers, services
 from api.http import ApiError, Caller, Result, paginate, parse_json
 from api.models import Annotation
 from api.openapi_extra import document
-from checks import runs
 from checks.models import ValidationRun
+from checks.services import runs
 from portal import selectors as portal_selectors
-from portal.models import ItemState, Service
+from portal.models import Service
 from reviews import facts as facts_service
 from reviews import selectors as review_selectors
 from reviews.gate import compute_gate
@@ -39,15 +39,10 @@ def service_list(request: HttpRequest, caller: Caller) -> Result:
 
 def service_detail(request: HttpRequest, caller: Caller, slug: str) -> Result:
     annotated = get_object_or_404(portal_selectors.services_with_readiness(), slug=slug)
-    states = (
-        ItemState.objects.filter(service=annotated, item__template_id=annotated.template_id)
-        .select_related("item")
-        .order_by("item__section__position", "item__position")
-    )
     latest = ValidationRun.objects.filter(service=annotated).order_by("-id").first()
     body = serializers.service(annotated, portal_selectors.readiness_of(annotated))
     body.update(
-        items=[serializers.item(s) for s in states],
+        items=[serializers.item(s) for s in portal_selectors.item_states(annotated)],
         gate=compute_gate(annotated).as_dict(),
         latest_run=serializers.run(latest) if latest else None,
     )
@@ -129,7 +124,7 @@ def annotation_list(request: HttpRequest, caller: Caller) -> Result:
 
 
 def annotation_create(request: HttpRequest, caller: Caller) -> Result:
-    created = annotation_services.annotation_create(
+    created = services.annotation_create(
         data=parse_json(request), token=caller.token, user=caller.user
     )
     return 201, serializers.annotation(_annotations().get(pk=created.pk))
@@ -141,11 +136,11 @@ def annotation_detail(request: HttpRequest, caller: Caller, annotation_id: int) 
 
 def annotation_update(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
     annotation = get_object_or_404(_annotations(), pk=annotation_id)
-    annotation_services.annotation_update(annotation=annotation, data=parse_json(request))
+    services.annotation_update(annotation=annotation, data=parse_json(request))
     return 200, serializers.annotation(annotation)
 
 
 def annotation_delete(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
     annotation = get_object_or_404(Annotation, pk=annotation_id)
-    annotation_services.annotation_delete(annotation=annotation)
+    services.annotation_delete(annotation=annotation)
     return 204, {}

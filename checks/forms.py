@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from checks.engine.registry import STEPS
-from checks.profiles import SECRET_FIELDS
+from checks.services.profiles import SECRET_FIELDS
 
 
 class RunForm(forms.Form):

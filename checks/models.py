@@ -111,7 +111,7 @@ class CheckResult(models.Model):
 class StagingProfile(models.Model):
     """A service's staging profile: the non-secret part as TOML text (docs/profile.md) and
     the secrets (probe password, OTP secret, ...) encrypted at rest (checks.secrets). The
-    profile the engine sees is assembled in checks.profiles, in the worker, by id."""
+    profile the engine sees is assembled in checks.services.profiles, in the worker, by id."""
 
     service = models.OneToOneField(Service, on_delete=models.CASCADE, related_name="profile")
     toml = models.TextField()

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from checks import runs
+from checks.services import runs
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checks import profiles, runs, selectors
+from checks import selectors
 from checks.engine import ProfileError
 from checks.forms import ProfileForm, RunForm
 from checks.models import ValidationRun
-from checks.schedules import BadCron
+from checks.services import profiles, runs
+from checks.services.schedules import BadCron
 from core.errors import DomainError, NotAllowed, refused
 from core.htmx import STOP_POLLING, is_partial
 from portal.models import Service

@@ -26,7 +26,3 @@ def recent_alerts(service: Service, limit: int = 5) -> list[AlertEvent]:
 def load_curve(drill: Drill) -> dict[str, Any] | None:
     """The load test's rate and latency over time, for the chart (None for other drills)."""
     return checks_selectors.load_curve(drill.key, drill.evidence)
-
-
-def drill_events(drill: Drill) -> list[dict[str, Any]]:
-    return [e for e in drill.timeline if isinstance(e, dict) and "event" in e]

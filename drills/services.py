@@ -19,9 +19,9 @@ from django.utils.dateparse import parse_datetime
 from checks.engine import DestinationRefused, ProfileError, Verdict, build_target
 from checks.engine.hooks import DrillBusy, HookFailed, call_hook
 from checks.models import StagingProfile, ValidationRun
-from checks.profiles import engine_profile
 from checks.secrets import SecretUnreadable
 from checks.selectors import outbound_policy
+from checks.services.profiles import engine_profile
 from core.errors import InvalidInput, NotAllowed
 from drills.models import AlertEvent, Drill
 from portal import audit

@@ -142,17 +142,22 @@ class SectionView:
         return _pct(self.complete, self.total)
 
 
+def item_states(service: Service) -> QuerySet[ItemState]:
+    """The service's item states under its current template, with their items, in checklist
+    order (section, then item)."""
+    return (
+        ItemState.objects.filter(service=service, item__template_id=service.template_id)
+        .select_related("item")
+        .order_by("item__section__position", "item__position")
+    )
+
+
 def checklist(service: Service) -> list[SectionView]:
     """Sections of the service's template, each with its items' states, in template order."""
     sections = {
         s.pk: SectionView(section=s) for s in service.template.sections.order_by("position")
     }
-    states = (
-        ItemState.objects.filter(service=service, item__template_id=service.template_id)
-        .select_related("item", "updated_by")
-        .order_by("item__section__position", "item__position")
-    )
-    for state in states:
+    for state in item_states(service).select_related("updated_by"):
         assert state.item is not None
         sections[state.item.section_id].states.append(state)
     return list(sections.values())

@@ -23,6 +23,7 @@ from django.utils import timezone
 from checks.models import CheckResult, ValidationRun
 from checks.selectors import drill_keys, drill_window
 from portal.models import ItemState, Service
+from portal.selectors import item_states
 
 RULES = ("blocking_items", "no_failing_items", "full_run", "drills")
 _LISTED = 8  # keys named in a reason before "and N more"
@@ -64,14 +65,6 @@ class Gate:
 def _named(keys: list[str]) -> str:
     shown = ", ".join(keys[:_LISTED])
     return shown + (f" and {len(keys) - _LISTED} more" if len(keys) > _LISTED else "")
-
-
-def _current_states(service: Service) -> list[ItemState]:
-    return list(
-        ItemState.objects.filter(service=service, item__template_id=service.template_id)
-        .select_related("item")
-        .order_by("item__section__position", "item__position")
-    )
 
 
 def _blocking_rule(states: list[ItemState], now: datetime) -> GateRule:
@@ -161,7 +154,7 @@ def _drill_rule(service: Service, keys: list[str], now: datetime) -> GateRule:
 
 def compute_gate(service: Service, *, now: datetime | None = None) -> Gate:
     now = now or timezone.now()
-    states = _current_states(service)
+    states = list(item_states(service))
     keys = drill_keys()
     return Gate(
         rules=[

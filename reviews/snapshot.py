@@ -9,7 +9,8 @@ from typing import Any
 from django.utils import timezone
 
 from checks.models import ValidationRun
-from portal.models import ItemState, Service
+from portal.models import Service
+from portal.selectors import item_states
 from reviews.gate import Gate, compute_gate, drill_results
 
 
@@ -18,13 +19,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _items(service: Service) -> list[dict[str, Any]]:
-    states = (
-        ItemState.objects.filter(service=service, item__template_id=service.template_id)
-        .select_related("item")
-        .order_by("item__section__position", "item__position")
-    )
     rows = []
-    for state in states:
+    for state in item_states(service):
         assert state.item is not None
         rows.append(
             {

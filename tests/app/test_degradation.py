@@ -16,8 +16,8 @@ import redis
 from django.test import Client
 from django.utils import timezone
 
-from checks import runs
 from checks.models import ValidationRun
+from checks.services import runs
 from tests.checks.conftest import profile_for
 from tests.conftest import PASSWORD
 

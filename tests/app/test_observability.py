@@ -113,8 +113,8 @@ def test_ready_answers_within_a_second_when_the_database_hangs(db, client, monke
 def test_the_worker_logs_json_with_the_request_id_of_the_enqueuer(
     service, lead, reference_service, worker, tmp_path
 ) -> None:
-    from checks import runs
     from checks.models import ValidationRun
+    from checks.services import runs
 
     staged_service = service
     profile_for(service, reference_service)

@@ -364,7 +364,7 @@ def test_cli_passes_the_compliant_repo_and_fails_each_flaw(
 
 @pytest.mark.django_db
 def test_portal_stores_the_repo_token_encrypted(service, lead) -> None:  # type: ignore[no-untyped-def]
-    from checks import profiles
+    from checks.services import profiles
 
     toml = profile('url = "https://git.example.com/acme/orders.git"')
     saved = profiles.profile_save(

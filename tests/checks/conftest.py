@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from checks import profiles
 from checks.models import StagingProfile
+from checks.services import profiles
 
 
 def profile_for(service, ref, *, extra: str = "") -> StagingProfile:

@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from checks import profiles
 from checks.engine import ProfileError
 from checks.models import StagingProfile
+from checks.services import profiles
 from tests.conftest import PASSWORD
 
 TOML = (

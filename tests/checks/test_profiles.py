@@ -6,9 +6,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from checks import profiles, secrets
+from checks import secrets
 from checks.engine import ProfileError
 from checks.models import StagingProfile
+from checks.services import profiles
 from portal.models import AuditEvent
 from tests.conftest import PASSWORD
 

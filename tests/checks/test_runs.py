@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from checks import runs
 from checks.models import CheckResult, ValidationRun
+from checks.services import runs
 from checks.tasks import execute_run, scheduled_validation, sweep_runs
 from core.errors import InvalidInput, NotAllowed
 from portal.models import AuditEvent, ItemState

@@ -9,8 +9,8 @@ import time
 import pytest
 from django.conf import settings
 
-from checks import runs
 from checks.models import CheckResult, ValidationRun
+from checks.services import runs
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -16,13 +16,13 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from checks import profiles, runs
 from checks import selectors as checks_selectors
 from checks.catalog import REGISTRY
 from checks.engine import build_target, parse_profile, run_checks
 from checks.engine.http import close_shared_clients
 from checks.engine.outcome import Outcome, Status
 from checks.models import CheckResult, ValidationRun
+from checks.services import profiles, runs
 from portal import services as portal_services
 from portal.models import Service
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from checks import runs
+from checks.services import runs
 from drills.models import Drill
 from drills.tasks import sweep_drills
 from tests.drills.conftest import drill_state

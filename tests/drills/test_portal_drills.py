@@ -13,10 +13,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from checks import profiles, runs
 from checks.engine.hooks import DrillBusy
 from checks.engine.profile import ProfileError
 from checks.models import ValidationRun
+from checks.services import profiles, runs
 from drills import services
 from drills.models import AlertEvent, Drill
 from drills.tasks import sweep_drills

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from checks import runs
+from checks.services import runs
 from reviews.models import LaunchReview
 from tests.checks.conftest import profile_for
 from tests.e2e.test_checklist_browser import sign_in

@@ -9,8 +9,8 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from checks import runs
 from checks.models import ValidationRun
+from checks.services import runs
 from core.errors import Conflict, InvalidInput, NotAllowed
 from portal import services as portal_services
 from portal.audit import verify_chain

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from checks import runs
 from checks.models import CheckResult, ValidationRun
+from checks.services import runs
 from reviews import services
 from reviews.models import TeamWebhook
 from reviews.tasks import deliver_webhook

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from api import tokens
+from api import services
 from checks.models import CheckResult, ValidationRun
 from checks.selectors import drill_keys
 from portal.models import ItemState, Membership, Service, Team
@@ -80,7 +80,7 @@ def api_token(db: None) -> Callable[..., str]:
 
     def create(*scopes: str, name: str = "", team: Team | None = None) -> str:
         label = name or "ci-" + "-".join(s.replace(":", "_") for s in scopes) or "ci-none"
-        return tokens.token_create(name=label, scopes=list(scopes), team=team).secret
+        return services.token_create(name=label, scopes=list(scopes), team=team).secret
 
     return create
 

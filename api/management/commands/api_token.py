@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from api import tokens
+from api import services
 from api.models import ApiToken
 from core.errors import DomainError
 from portal.models import Team
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         create = sub.add_parser("create")
         create.add_argument("--name", required=True)
-        create.add_argument("--scopes", required=True, help=", ".join(tokens.SCOPES))
+        create.add_argument("--scopes", required=True, help=", ".join(services.SCOPES))
         create.add_argument("--team", help="limit write scopes to this team's services")
         create.add_argument("--days", type=int, help="expire after N days")
         revoke = sub.add_parser("revoke")
@@ -40,9 +40,9 @@ class Command(BaseCommand):
             team = Team.objects.filter(slug=options["team"]).first()
             if team is None:
                 raise CommandError(f"no team {options['team']!r}")
-        new = tokens.token_create(
+        new = services.token_create(
             name=options["name"],
-            scopes=tokens.parse_scopes(options["scopes"]),
+            scopes=services.parse_scopes(options["scopes"]),
             team=team,
             days=options["days"],
         )
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         token = ApiToken.objects.filter(name=options["name"]).first()
         if token is None:
             raise CommandError(f"no token named {options['name']!r}")
-        tokens.token_revoke(token=token)
+        services.token_revoke(token=token)
         self.stdout.write(f"revoked {token.name}")
 
     def _list(self, options: dict[str, Any]) -> None:

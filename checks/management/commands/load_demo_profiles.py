@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from checks import profiles
 from checks.models import StagingProfile
+from checks.services import profiles
 from portal.models import Service
 
 

@@ -26,9 +26,9 @@ from checks.engine import (
     select_specs,
 )
 from checks.models import CheckResult, StagingProfile, ValidationRun
-from checks.profiles import engine_profile
 from checks.secrets import SecretUnreadable
 from checks.selectors import outbound_policy
+from checks.services.profiles import engine_profile
 from checks.signals import run_finished, target_built
 from core.broker import enqueue
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound

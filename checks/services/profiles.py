@@ -14,7 +14,7 @@ from checks import secrets
 from checks.engine.mongo_settings import parse_mongo
 from checks.engine.profile import Profile, ProfileError, parse_profile
 from checks.models import StagingProfile
-from checks.schedules import schedule_sync
+from checks.services.schedules import schedule_sync
 from portal import audit
 from portal.models import AuditEvent, Service
 
