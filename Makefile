@@ -21,12 +21,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
 
 clean:
-	rm -rf var staticfiles .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var staticfiles .coverage htmlcov .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 bench: $(STAMP)
 	PREFLIGHT_ENV=test $(PY) scripts/bench_checks.py

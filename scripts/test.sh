@@ -50,9 +50,10 @@ ensure_services
 ensure_chromium
 ensure_monitoring
 
-say "ruff (lint + format check)"
+say "ruff (lint + format check) and the import contracts"
 ruff check .
 ruff format --check .
+lint-imports --no-logo
 
 say "mypy (django-stubs)"
 mypy .
