@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -37,6 +40,14 @@ def staff_client(admin_user) -> Client:
     client = Client()
     client.force_login(admin_user)
     return client
+
+
+def test_the_generate_large_dataset_command_writes_a_verifiable_data_set(template) -> None:
+    out = StringIO()
+    call_command("generate_large_dataset", services=2, teams=1, days=10, seed=3, stdout=out)
+    assert "generated 1 teams, 2 services" in out.getvalue()
+    assert Service.objects.count() == 2
+    assert verify_chain()[1] is None
 
 
 def test_generated_data_is_consistent_and_its_audit_chain_verifies(template) -> None:
