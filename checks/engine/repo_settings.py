@@ -20,7 +20,9 @@ from checks.engine.fields import ProfileError, secret
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 MAX_TIMEOUT_S = 300.0
 _KEYS = {"url", "path", "ref", "subdir", "dockerfile", "token", "token_env"}
-_KEYS |= {"max_bytes", "timeout_s"}
+_KEYS |= {"max_bytes", "timeout_s", "secrets_include"}
+# Categories repo.no_secrets leaves out by default (checks/catalog/repo/secretrules.py).
+SECRET_SCOPES = ("tests", "fixtures", "docs", "lock_files", "migration_ids")
 # Branch/tag names git accepts, minus anything that could read as an option or a range.
 _GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+@-]+(?<![/.])$")
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?!//)(.+)$")
@@ -41,6 +43,8 @@ class RepoSettings:
     token: str | None = field(default=None, repr=False)
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout_s: float = 60.0
+    # Left-out categories that repo.no_secrets scans anyway (SECRET_SCOPES).
+    secrets_include: frozenset[str] = frozenset()
 
     @property
     def configured(self) -> bool:
@@ -50,6 +54,7 @@ class RepoSettings:
         data = asdict(self)
         data["token"] = None if self.token is None else "***"
         data["path"] = None if self.path is None else str(self.path)
+        data["secrets_include"] = sorted(self.secrets_include)
         return data
 
 
@@ -106,6 +111,17 @@ def _number(dotted: str, value: Any, low: float, high: float, *, integer: bool) 
         what = "an integer" if integer else "a number of seconds"
         raise _error(dotted, f"must be {what} between {low:g} and {high:g}")
     return value
+
+
+def _scopes(value: Any) -> frozenset[str]:
+    """``repo.secrets_include``: a list of SECRET_SCOPES names, or ``["all"]``."""
+    choices = ", ".join(f'"{name}"' for name in (*SECRET_SCOPES, "all"))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _error("repo.secrets_include", f"must be a list of names among {choices}")
+    unknown = sorted(set(value) - {*SECRET_SCOPES, "all"})
+    if unknown:
+        raise _error("repo.secrets_include", f"unknown {unknown[0]!r}; choose among {choices}")
+    return frozenset(SECRET_SCOPES) if "all" in value else frozenset(value)
 
 
 def _url(value: Any) -> tuple[str, str]:
@@ -167,6 +183,8 @@ def parse_repo(
     if "timeout_s" in value:
         seconds = _number("repo.timeout_s", value["timeout_s"], 1, MAX_TIMEOUT_S, integer=False)
         got["timeout_s"] = float(seconds)
+    if "secrets_include" in value:
+        got["secrets_include"] = _scopes(value["secrets_include"])
     token = _token(value, env)
     if token is not None and scheme != "https":
         where = "repo.token_env" if "token_env" in value else "repo.token"

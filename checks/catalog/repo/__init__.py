@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from checks.catalog.repo import ci, dockerfile, infra, secretscan
+from checks.catalog.repo import ci, dockerfile, follow, gates, infra, secretscan
 from checks.catalog.repo.clone import Repo, RepoUnavailable, repo_of
 from checks.engine.outcome import Verdict, errored, failed, passed
 from checks.engine.registry import CheckSpec
@@ -25,8 +25,9 @@ _ENV_TEMPLATES = {".env.example", ".env.sample", ".env.template", ".env.dist"}
 _TIMEOUT_S = 420.0
 
 
-def _finding(file: str, line: int | None, problem: str, fix: str) -> dict[str, Any]:
-    return {"file": file, "line": line, "problem": problem, "fix": fix}
+def _finding(file: str, line: int | None, kind: str, problem: str, fix: str) -> dict[str, Any]:
+    """One finding in the shared evidence shape ``{file, line, type}``, plus what and how."""
+    return {"file": file, "line": line, "type": kind, "problem": problem, "fix": fix}
 
 
 def _repo_evidence(repo: Repo) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def repo_check(check: Callable[[Target, Repo], Verdict]) -> Callable[[Target], V
                     _finding(
                         exc.path,
                         None,
+                        "missing Dockerfile",
                         "the Dockerfile is missing (or not tracked)",
                         "commit a Dockerfile there, or set repo.dockerfile / repo.subdir",
                     )
@@ -90,6 +92,7 @@ def dockerfile_multistage(t: Target, repo: Repo) -> Verdict:
             _finding(
                 df.path,
                 final.line,
+                "single-stage build",
                 "single-stage build: build tools and caches ship in the image",
                 "build in a first stage (FROM python:3.12 AS build) and COPY --from=build "
                 "only what runs into a slim final stage",
@@ -101,6 +104,7 @@ def dockerfile_multistage(t: Target, repo: Repo) -> Verdict:
             _finding(
                 df.path,
                 final.line,
+                "full base image",
                 f"the final stage starts from a full image ({base})",
                 "start the final stage FROM a slim or distroless image, e.g. "
                 "python:3.12-slim or gcr.io/distroless/python3",
@@ -120,14 +124,15 @@ def dockerfile_nonroot(t: Target, repo: Repo) -> Verdict:
         earlier = [s.last("USER") for s in df.stages[:-1] if s.last("USER")]
         note = " (USER in an earlier stage does not carry over)" if earlier else ""
         problem = f"the final stage never switches USER, so the container runs as root{note}"
-        return _verdict("", [_finding(df.path, final.line, problem, fix)], repo)
+        return _verdict("", [_finding(df.path, final.line, "runs as root", problem, fix)], repo)
     if dockerfile.is_root_user(user.value):
         problem = f"the final stage runs as root (USER {user.value})"
-        return _verdict("", [_finding(df.path, user.line, problem, fix)], repo)
+        return _verdict("", [_finding(df.path, user.line, "runs as root", problem, fix)], repo)
     if user.value.strip().startswith("$"):
         problem = f"USER {user.value} depends on a build variable; cannot tell it is not root"
         fix = "use a literal non-root uid, e.g. `USER 10001`"
-        return _verdict("", [_finding(df.path, user.line, problem, fix)], repo)
+        found = _finding(df.path, user.line, "USER from a build variable", problem, fix)
+        return _verdict("", [found], repo)
     return _verdict(f"the final stage runs as USER {user.value} ({df.at(user.line)})", [], repo)
 
 
@@ -142,10 +147,11 @@ def dockerfile_healthcheck(t: Target, repo: Repo) -> Verdict:
     )
     if check is None:
         problem = "the final stage has no HEALTHCHECK"
-        return _verdict("", [_finding(df.path, final.line, problem, fix)], repo)
+        return _verdict("", [_finding(df.path, final.line, "no HEALTHCHECK", problem, fix)], repo)
     if check.value.strip().upper().startswith("NONE"):
         problem = "HEALTHCHECK NONE disables the health check"
-        return _verdict("", [_finding(df.path, check.line, problem, fix)], repo)
+        found = _finding(df.path, check.line, "HEALTHCHECK NONE", problem, fix)
+        return _verdict("", [found], repo)
     return _verdict(f"HEALTHCHECK at {df.at(check.line)}", [], repo, healthcheck=check.value)
 
 
@@ -158,6 +164,7 @@ def env_config(t: Target, repo: Repo) -> Verdict:
             _finding(
                 repo.under_base(".env.example"),
                 None,
+                "no .env.example",
                 ".env.example is not tracked",
                 "commit a .env.example naming every setting, with placeholder values only",
             )
@@ -169,6 +176,7 @@ def env_config(t: Target, repo: Repo) -> Verdict:
                 _finding(
                     rel,
                     1,
+                    "tracked .env",
                     f"{name} is tracked: real settings (and secrets) live in git",
                     f"git rm --cached {rel}, add it to .gitignore and rotate what it held",
                 )
@@ -182,6 +190,7 @@ def env_config(t: Target, repo: Repo) -> Verdict:
             _finding(
                 df.path if df else "",
                 baked.line,
+                "secret baked into the image",
                 f"{baked.instruction} {baked.name} bakes a secret-looking value into the image",
                 "pass it at run time from the environment or a secret store; for build "
                 "secrets use RUN --mount=type=secret",
@@ -191,21 +200,49 @@ def env_config(t: Target, repo: Repo) -> Verdict:
     return _verdict(ok, findings, repo)
 
 
+def _secret_finding(f: secretscan.Finding, baseline: str | None) -> dict[str, Any]:
+    problem = f"committed {f.kind} ({f.type})"
+    if f.baseline_says_real:
+        problem += f", marked a real secret in {baseline}"
+    return {
+        "file": f.file,
+        "line": f.line,
+        "type": f.type,
+        "severity": f.kind,
+        "problem": problem,
+        "fix": "remove it, rotate it (it stays in git history), load it from the "
+        "environment or a secret store",
+    }
+
+
+_LEFT_OUT = {
+    "tests": "test",
+    "fixtures": "fixture",
+    "docs": "doc",
+    "lock_files": "lock",
+    "baseline exclude pattern": "baseline-excluded",
+}
+
+
+def _left_out(scan: secretscan.Scan) -> str:
+    counts = [f"{scan.left_out[k]} {label}" for k, label in _LEFT_OUT.items() if scan.left_out[k]]
+    if not counts:
+        return ""
+    scoped = any(scan.left_out[k] for k in ("tests", "fixtures", "docs", "lock_files"))
+    hint = " (repo.secrets_include scans them)" if scoped else ""
+    return f"; not scanned: {', '.join(counts)} files{hint}"
+
+
 @repo_check
 def no_secrets(t: Target, repo: Repo) -> Verdict:
-    scan = secretscan.scan(repo)
-    findings = [
-        {
-            "file": f.file,
-            "line": f.line,
-            "type": f.type,
-            "problem": f"committed credential ({f.type})",
-            "fix": "remove it, rotate it (it stays in git history), load it from the "
-            "environment or a secret store",
-        }
-        for f in scan.findings
-    ]
-    extra = {"scanned_files": scan.scanned, "not_scanned_too_large": scan.too_large[:20]}
+    scan = secretscan.scan(repo, t.profile.repo.secrets_include)
+    where = scan.baseline.path if scan.baseline else None
+    findings = [_secret_finding(f, where) for f in scan.findings]
+    extra = {
+        "scanned_files": scan.scanned,
+        "not_scanned_too_large": scan.too_large[:20],
+        **scan.scope_evidence(),
+    }
     if not findings and scan.over_budget:
         return errored(
             f"scan stopped after {secretscan.MAX_TOTAL_BYTES // 2**20} MiB of files "
@@ -213,7 +250,7 @@ def no_secrets(t: Target, repo: Repo) -> Verdict:
             repository=_repo_evidence(repo),
             **extra,
         )
-    ok = f"no committed credential found in {scan.scanned} tracked files"
+    ok = f"no committed credential found in {scan.scanned} tracked files{_left_out(scan)}"
     return _verdict(ok, findings, repo, **extra)
 
 
@@ -231,20 +268,8 @@ def infra_as_code(t: Target, repo: Repo) -> Verdict:
         f"and kind) or Helm chart (Chart.yaml) among {len(repo.tracked)} tracked files"
     )
     fix = "describe the deployment in the repository, e.g. deploy/k8s/deployment.yaml"
-    return _verdict("", [_finding(repo.under_base("deploy/"), None, problem, fix)], repo)
-
-
-def _gate_hits(repo: Repo, gate: ci.Gate, commands: list[ci.Command]) -> list[ci.Command]:
-    hits = [c for c in commands if gate.pattern.search(c.text)]
-    if not hits and gate.name == "security linter":
-        hits = [
-            c
-            for c in commands
-            if ci._RUFF.search(c.text) and ci.ruff_selects_security(repo, c.text)
-        ]
-    if not hits and gate.name == "tests with coverage" and ci.pytest_config_has_cov(repo):
-        hits = [c for c in commands if "pytest" in c.text]
-    return hits
+    missing = _finding(repo.under_base("deploy/"), None, "no infrastructure as code", problem, fix)
+    return _verdict("", [missing], repo)
 
 
 @repo_check
@@ -256,38 +281,24 @@ def quality_gates(t: Target, repo: Repo) -> Verdict:
             "Bitbucket Pipelines, Jenkinsfile)"
         )
         fix = "add e.g. .github/workflows/ci.yml running tests with coverage, lint and audits"
-        return _verdict("", [_finding(".github/workflows/", None, problem, fix)], repo)
-    commands = ci.all_commands(repo, files)
+        found = _finding(".github/workflows/", None, "no CI", problem, fix)
+        return _verdict("", [found], repo)
+    commands, notes = follow.all_commands(repo, files)
     starts = {
-        rel: next((c.line for c in commands if c.file == rel and c.via is None), None)
+        rel: next((c.line for c in commands if c.file == rel and not c.via), None)
         for rel, _system in files
     }
     ci_evidence = [
         {"file": rel, "system": system, "steps_from_line": starts[rel]} for rel, system in files
     ]
     main_file = next((rel for rel, line in starts.items() if line), files[0][0])
-    found: dict[str, str] = {}
-    findings = []
-    for gate in ci.GATES:
-        hits = _gate_hits(repo, gate, commands)
-        if hits:
-            found[gate.name] = f"{hits[0].where()}: {hits[0].text[:160]}"
-            continue
-        problem = f"CI runs no {gate.name} ({gate.looked_for})"
-        if gate.name == "tests with coverage":
-            tests = [c for c in commands if ci._TEST_RUNNER.search(c.text)]
-            if tests:
-                problem = f"tests run at {tests[0].where()} but without coverage"
-        findings.append(
-            _finding(
-                main_file,
-                starts[main_file],
-                problem,
-                f"add a step running `{gate.example}` to {main_file}",
-            )
-        )
-    ok = "CI runs " + ", ".join(found)
-    return _verdict(ok, findings, repo, found=found, ci_files=ci_evidence)
+    judged = gates.judge(repo, commands, main_file)
+    followed = list(dict.fromkeys(f"{c.context} ({c.file})" for c in commands if c.context))
+    extra = {"found": judged.found, "ci_files": ci_evidence, "followed": followed[:30]}
+    if notes:
+        extra["not_followed"] = notes
+    ok = "CI runs " + ", ".join(judged.found)
+    return _verdict(ok, judged.findings, repo, **extra)
 
 
 def _spec(key: str, title: str, run: Callable[[Target], Verdict]) -> CheckSpec:

@@ -1,16 +1,12 @@
-"""Quality gates in CI: which tools the CI configuration actually runs, and where.
+"""CI configuration: which files configure CI, and the commands each one runs, line by line.
 
 CI systems recognised: GitHub Actions, GitLab CI, Azure Pipelines, CircleCI, Bitbucket
 Pipelines (YAML, parsed with PyYAML's composer so each command keeps its line) and Jenkins
 (a Jenkinsfile is Groovy: read line by line). Commands are the scalars under the keys that
 hold shell steps (``run``, ``script``, ``command``...), plus action references (``uses``) and
-GitLab ``include`` templates. One level of indirection is followed, because CI configs often
-delegate: ``make <target>`` (Makefile recipes, with prerequisites) and ``pre-commit run``
-(hook ids of .pre-commit-config.yaml).
-
-Security linter decision: bandit, semgrep, CodeQL, gosec and GitLab SAST count; ruff counts
-only when its configuration (pyproject.toml/ruff.toml) or its command line selects the
-flake8-bandit ``S`` rules (or ``ALL``), since plain ruff checks no security rule.
+GitLab ``include`` templates; a step's ``working-directory`` (or a job's
+``defaults.run.working-directory``) is kept, so the scripts and configs a step calls are
+looked up where the step runs. What those commands call in turn is followed by follow.py.
 """
 
 from __future__ import annotations
@@ -33,6 +29,23 @@ _COMMAND_KEYS = {
 }
 _LABEL_KEYS = {"name", "displayName", "id", "if", "condition", "when", "shell"}
 _LABEL_KEYS |= {"working-directory", "workingDirectory", "timeout-minutes"}
+_WORKDIR_KEYS = ("working-directory", "workingDirectory", "working_directory")
+# A Jenkinsfile step: sh 'make test' / sh(script: "pytest") / bat "..."; its text is the command.
+_JENKINS_STEP = re.compile(
+    r"""\b(?:sh|bat|powershell|pwsh)\s*\(?\s*(?:script\s*:\s*)?(['"])(.+?)\1"""
+)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One call on the way from a CI file to a command: where, and what it ran."""
+
+    file: str
+    line: int
+    text: str
+
+    def at(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -40,63 +53,22 @@ class Command:
     file: str
     line: int
     text: str
-    via: str | None = None  # "ci.yml:12" when reached through make / pre-commit
+    via: tuple[Hop, ...] = ()  # the calls that led here, from the CI file down
+    context: str | None = None  # "Makefile target `test`", "tox env `py`", ...
+    cwd: str = ""  # where it runs, relative to the repository root ("" = the root)
+    delegates: bool = False  # it calls something that was followed
 
     def where(self) -> str:
         at = f"{self.file}:{self.line}"
-        return f"{at} (via {self.via})" if self.via else at
+        return f"{at} (via {' → '.join(h.at() for h in self.via)})" if self.via else at
 
+    def hop(self) -> Hop:
+        return Hop(self.file, self.line, self.text)
 
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    looked_for: str
-    example: str
-    pattern: re.Pattern[str]
-
-
-_TEST_RUNNER = re.compile(
-    r"\bpytest\b|py\.test|coverage run|\bgo test\b|\bjest\b|\bvitest\b|\bnpm (run )?test\b|"
-    r"manage\.py test|\btox\b|\bnox\b",
-    re.IGNORECASE,
-)
-_RUFF = re.compile(r"\bruff\b(?![-\s]+format)", re.IGNORECASE)
-GATES = (
-    Gate(
-        "tests with coverage",
-        "pytest --cov, coverage run, go test -cover, jest/vitest --coverage",
-        "pytest --cov --cov-fail-under=85",
-        re.compile(r"--cov\b|coverage run|\bgo test\b.*-cover|--coverage\b", re.IGNORECASE),
-    ),
-    Gate(
-        "linter",
-        "ruff, flake8, pylint, golangci-lint, eslint",
-        "ruff check .",
-        re.compile(_RUFF.pattern + r"|\bflake8\b|\bpylint\b|golangci-lint|\beslint\b", re.I),
-    ),
-    Gate(
-        "type checker",
-        "mypy, pyright, pytype, tsc",
-        "mypy .",
-        re.compile(r"\bmypy\b|\bpyright\b|\bpytype\b|\btsc\b", re.IGNORECASE),
-    ),
-    Gate(
-        "security linter",
-        "bandit, ruff with the S rules, semgrep, CodeQL, gosec, GitLab SAST",
-        "bandit -r . (or select ruff's S rules)",
-        re.compile(r"\bbandit\b|\bsemgrep\b|codeql-action|\bgosec\b|Security/SAST", re.I),
-    ),
-    Gate(
-        "dependency audit",
-        "pip-audit, safety, snyk, osv-scanner, npm audit, trivy, govulncheck",
-        "pip-audit",
-        re.compile(
-            r"pip-audit|\bsafety\s+(check|scan)\b|\bsnyk\b|osv-scanner|\b(npm|yarn) audit\b|"
-            r"\btrivy\b|Dependency-Scanning|govulncheck|dependency-review-action|cargo audit",
-            re.IGNORECASE,
-        ),
-    ),
-)
+    def called(self, file: str, line: int, text: str, context: str, cwd: str) -> Command:
+        """A command this one leads to (a recipe line, a script line, a tox command...),
+        run from ``cwd``."""
+        return Command(file, line, text, (*self.via, self.hop()), context, cwd)
 
 
 def ci_files(repo: Repo) -> list[tuple[str, str]]:
@@ -129,7 +101,8 @@ def _scalar_lines(node: yaml.ScalarNode) -> list[tuple[int, str]]:
     return [(first, text)]
 
 
-def _join_continuations(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def join_continuations(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Shell lines ending in ``\\`` joined to the next, numbered by their first line."""
     joined: list[tuple[int, str]] = []
     pending: tuple[int, str] | None = None
     for number, line in lines:
@@ -146,155 +119,108 @@ def _join_continuations(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return joined
 
 
-def _walk(node: yaml.Node, in_command: bool, out: list[tuple[int, str]]) -> None:
+def _workdir(keys: dict[str, yaml.Node]) -> str | None:
+    """The working directory a YAML step or job (``defaults.run``) declares, if literal."""
+    defaults = mapping_keys(keys["defaults"]) if "defaults" in keys else {}
+    run_defaults = mapping_keys(defaults["run"]) if "run" in defaults else {}
+    candidates = [keys.get(k) for k in _WORKDIR_KEYS] + [run_defaults.get(k) for k in _WORKDIR_KEYS]
+    for node in candidates:
+        if isinstance(node, yaml.ScalarNode) and node.value and "$" not in str(node.value):
+            folder = str(PurePosixPath(str(node.value).strip().removeprefix("./")))
+            return "" if folder == "." else folder
+    return None
+
+
+def _walk(node: yaml.Node, in_command: bool, cwd: str, out: list[tuple[int, str, str]]) -> None:
     if isinstance(node, yaml.ScalarNode):
         if in_command:
-            out.extend(_scalar_lines(node))
+            out.extend((n, line, cwd) for n, line in _scalar_lines(node))
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _walk(item, in_command, out)
+            _walk(item, in_command, cwd, out)
     elif isinstance(node, yaml.MappingNode):
+        declared = _workdir(mapping_keys(node))
+        cwd = cwd if declared is None else declared
         for key, value in node.value:
             name = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
             if in_command and name in _LABEL_KEYS:
                 continue
-            _walk(value, in_command or name in _COMMAND_KEYS, out)
+            if name == "defaults" and not in_command:
+                continue
+            _walk(value, in_command or name in _COMMAND_KEYS, cwd, out)
+
+
+def yaml_commands(text: str) -> list[tuple[int, str, str]]:
+    """(line, command, working directory) of every shell step in a CI-style YAML file."""
+    raw: list[tuple[int, str, str]] = []
+    for root in yaml_nodes(text):
+        _walk(root, False, "", raw)
+    by_dir: dict[str, list[tuple[int, str]]] = {}
+    for number, line, cwd in raw:
+        by_dir.setdefault(cwd, []).append((number, line))
+    joined = [
+        (number, line, cwd)
+        for cwd, lines in by_dir.items()
+        for number, line in join_continuations(lines)
+    ]
+    return sorted(joined)
 
 
 def commands_in(repo: Repo, rel: str) -> list[Command]:
     text = repo.read_text(rel) or ""
     if rel.endswith("Jenkinsfile"):
-        raw = list(enumerate(text.splitlines(), start=1))
-    else:
-        raw = []
-        for root in yaml_nodes(text):
-            _walk(root, False, raw)
-    return [Command(rel, n, line) for n, line in _join_continuations(raw)]
-
-
-# --- one level of indirection: make and pre-commit ---
-
-_MAKE = re.compile(r"(?:^|[;&|(]\s*|\s)(?:make|\$\(MAKE\))((?:\s+[^\s;&|#]+)*)")
-_TARGET = re.compile(r"^([A-Za-z0-9_.%/-][A-Za-z0-9_.%/ -]*)\s*:(?!=)(.*)$")
-
-
-def _makefile(repo: Repo) -> tuple[str, dict[str, tuple[list[str], list[tuple[int, str]]]]]:
-    for rel in (repo.under_base("Makefile"), "Makefile"):
-        text = repo.read_text(rel)
-        if text is not None:
-            break
-    else:
-        return "", {}
-    targets: dict[str, tuple[list[str], list[tuple[int, str]]]] = {}
-    current: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.startswith("\t") and current:
-            for name in current:
-                targets[name][1].append((number, line.strip().lstrip("@-+")))
-            continue
-        match = _TARGET.match(line)
-        current = []
-        if match and not line.startswith((" ", "#")):
-            prereqs = match.group(2).split("#", 1)[0].split()
-            current = match.group(1).split()
-            for name in current:
-                targets.setdefault(name, ([], []))[0].extend(prereqs)
-    return rel, targets
-
-
-def _expand_make(repo: Repo, command: Command) -> list[Command]:
-    match = _MAKE.search(command.text)
-    if not match:
-        return []
-    rel, targets = _makefile(repo)
-    if not targets:
-        return []
-    wanted = [w for w in match.group(1).split() if not w.startswith("-") and "=" not in w]
-    queue = wanted or [next(iter(t for t in targets if not t.startswith(".")), "")]
-    seen: set[str] = set()
-    found = []
-    while queue and len(seen) < 50:
-        name = queue.pop(0)
-        if name in seen or name not in targets:
-            continue
-        seen.add(name)
-        prereqs, recipe = targets[name]
-        queue.extend(prereqs)
-        for number, line in recipe:
-            found.append(Command(rel, number, line, via=command.where()))
-            inner = _MAKE.search(line)
-            if inner:
-                queue.extend(w for w in inner.group(1).split() if not w.startswith("-"))
-    return found
-
-
-def _expand_pre_commit(repo: Repo, command: Command) -> list[Command]:
-    if "pre-commit" not in command.text:
-        return []
-    rel = ".pre-commit-config.yaml"
-    found = []
-    for root in yaml_nodes(repo.read_text(rel) or ""):
-        repos = mapping_keys(root).get("repos")
-        for entry in repos.value if isinstance(repos, yaml.SequenceNode) else []:
-            hooks = mapping_keys(entry).get("hooks")
-            for hook in hooks.value if isinstance(hooks, yaml.SequenceNode) else []:
-                keys = mapping_keys(hook)
-                for key in ("id", "entry"):
-                    node = keys.get(key)
-                    if isinstance(node, yaml.ScalarNode):
-                        line = node.start_mark.line + 1
-                        found.append(Command(rel, line, str(node.value), via=command.where()))
-    return found
-
-
-def all_commands(repo: Repo, files: list[tuple[str, str]]) -> list[Command]:
-    commands: list[Command] = []
-    for rel, _system in files:
-        for command in commands_in(repo, rel):
-            commands.append(command)
-            commands.extend(_expand_make(repo, command))
-            commands.extend(_expand_pre_commit(repo, command))
-    return commands
+        lines = join_continuations(list(enumerate(text.splitlines(), start=1)))
+        steps = [(n, _JENKINS_STEP.search(line)) for n, line in lines]
+        return [
+            Command(rel, n, step.group(2) if step else line)
+            for (n, line), (_n, step) in zip(lines, steps, strict=True)
+        ]
+    return [Command(rel, n, line, cwd=cwd) for n, line, cwd in yaml_commands(text)]
 
 
 # --- project configuration consulted for ruff's S rules and pytest's --cov ---
 
 
-def _toml(repo: Repo, rel: str) -> dict[str, Any]:
+def toml(repo: Repo, rel: str) -> dict[str, Any]:
     try:
         return tomllib.loads(repo.read_text(rel) or "")
     except tomllib.TOMLDecodeError:
         return {}
 
 
-def _config_dirs(repo: Repo) -> list[str]:
-    return [repo.under_base(""), ""] if repo.subdir else [""]
+def config_dirs(repo: Repo, extra: set[str] | None = None) -> list[str]:
+    """Folders (as ``""`` or ``"dir/"``) where project configuration may live."""
+    folders = [f"{d}/" for d in sorted(extra or set()) if d]
+    if repo.subdir:
+        folders.append(repo.under_base(""))
+    return [*dict.fromkeys([*folders, ""])]
 
 
-def ruff_selects_security(repo: Repo, command_text: str) -> bool:
+def ruff_selects_security(repo: Repo, command_text: str, dirs: set[str] | None = None) -> bool:
     if re.search(r"--(extend-)?select[= ]\S*\b(S\d*|ALL)\b", command_text):
         return True
     selected: list[Any] = []
-    for folder in _config_dirs(repo):
-        tool = _toml(repo, f"{folder}pyproject.toml").get("tool", {}).get("ruff", {})
+    for folder in config_dirs(repo, dirs):
+        tool = toml(repo, f"{folder}pyproject.toml").get("tool", {}).get("ruff", {})
         for table in (tool, tool.get("lint", {})):
             selected += table.get("select", []) + table.get("extend-select", [])
         for name in ("ruff.toml", ".ruff.toml"):
-            data = _toml(repo, f"{folder}{name}")
+            data = toml(repo, f"{folder}{name}")
             for table in (data, data.get("lint", {})):
                 selected += table.get("select", []) + table.get("extend-select", [])
     return any(isinstance(c, str) and re.fullmatch(r"S\d*|ALL", c) for c in selected)
 
 
-def pytest_config_has_cov(repo: Repo) -> str | None:
+def pytest_config_has_cov(repo: Repo, dirs: set[str] | None = None) -> str | None:
     """The config file whose pytest ``addopts`` turn coverage on, if any."""
-    for folder in _config_dirs(repo):
+    for folder in config_dirs(repo, dirs):
         rel = f"{folder}pyproject.toml"
-        options = _toml(repo, rel).get("tool", {}).get("pytest", {}).get("ini_options", {})
+        options = toml(repo, rel).get("tool", {}).get("pytest", {}).get("ini_options", {})
         addopts = options.get("addopts", "")
         if "--cov" in (" ".join(addopts) if isinstance(addopts, list) else str(addopts)):
             return rel
-        for name, section in (("pytest.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        sections = (("pytest.ini", "pytest"), ("setup.cfg", "tool:pytest"), ("tox.ini", "pytest"))
+        for name, section in sections:
             parser = configparser.ConfigParser(interpolation=None)
             try:
                 parser.read_string(repo.read_text(f"{folder}{name}") or "")
