@@ -618,6 +618,22 @@ GATE_EXPECTATIONS: dict[str, tuple[dict[str, str], list[tuple[str, int, str]]]] 
         },
         [],
     ),
+    "make_directory_and_variables": (
+        {
+            "tests with coverage": "backend/Makefile:4 (via .github/workflows/ci.yml:7): "
+            "$(PYTHON) -m pytest --cov=app",
+            "type checker": "backend/Makefile:6 (via .github/workflows/ci.yml:7)",
+            "dependency audit": "backend/Makefile:12 (via .github/workflows/ci.yml:8)",
+        },
+        [],
+    ),
+    "tox_toml_native": (
+        {
+            "tests with coverage": "tox.toml:4 (via .github/workflows/ci.yml:7): pytest",
+            "type checker": "tox.toml:7 (via .github/workflows/ci.yml:7): mypy app",
+        },
+        [],
+    ),
     "jenkins_steps": (
         {
             "tests with coverage": "Makefile:2 (via Jenkinsfile:5): pytest --cov=app",

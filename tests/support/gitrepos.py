@@ -600,6 +600,31 @@ GATE_VARIANTS: dict[str, tuple[dict[str, str | bytes | None], str]] = {
         },
         "pass",
     ),
+    "make_directory_and_variables": (
+        {
+            ".github/workflows/ci.yml": workflow(
+                "make -C backend check", "bash -c 'cd backend && make audit'"
+            ),
+            "backend/Makefile": (
+                "PYTEST_FLAGS ?= --cov=app\nPYTEST = $(PYTHON) -m pytest $(PYTEST_FLAGS)\n"
+                "check: lint\n\t$(PYTEST)\n# type checks come last\n\tmypy app\n\n"
+                "lint:\n\truff check .\n\tbandit -r app\naudit:\n\tpip-audit\n"
+            ),
+        },
+        "pass",
+    ),
+    "tox_toml_native": (
+        {
+            ".github/workflows/ci.yml": workflow("tox run -e lint,py"),
+            "tox.toml": (
+                'env_list = ["py", "lint"]\n\n[env_run_base]\n'
+                'commands = [["pytest", "--cov=app", "{posargs}"]]\n\n[env.lint]\n'
+                'commands = [["ruff", "check"], ["mypy", "app"], ["bandit", "-r", "app"], '
+                '["pip-audit"]]\n'
+            ),
+        },
+        "pass",
+    ),
     "jenkins_steps": (
         {
             ".github/workflows/ci.yml": None,

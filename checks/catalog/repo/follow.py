@@ -113,9 +113,9 @@ class Makefile:
                     for name in current:
                         self.targets[name][1].append((number, recipe))
                 continue
-            current = []
             if line.startswith("#"):
-                continue
+                continue  # a comment line does not end the rule above it
+            current = []
             variable = _VARIABLE.match(line)
             if variable:
                 name, value = variable.groups()
@@ -160,19 +160,28 @@ class Makefile:
         return text.replace("$$", "$")
 
 
+def _inside(cwd: str, path: str) -> str:
+    folder = posixpath.normpath(posixpath.join(cwd, path.strip("'\"")))
+    return "" if folder == "." else folder
+
+
 def _make(project: Project, command: Command, words: list[str], cwd: str) -> list[Call]:
     folder, file, wanted = cwd, None, []
+    overrides: dict[str, str] = {}
     args = iter(words[1:])
     for word in args:
         if word in ("-C", "--directory"):
-            folder = posixpath.normpath(posixpath.join(cwd, next(args, ".")))
+            folder = _inside(cwd, next(args, "."))
         elif word.startswith("--directory="):
-            folder = posixpath.normpath(posixpath.join(cwd, word.split("=", 1)[1]))
+            folder = _inside(cwd, word.split("=", 1)[1])
         elif word in ("-f", "--file", "--makefile"):
             file = next(args, None)
         elif word in ("-j", "--jobs", "-l", "-o", "-W"):
             next(args, None)
-        elif not word.startswith("-") and "=" not in word:
+        elif _ASSIGNMENT.match(word):  # make test PYTEST_ARGS=--cov
+            name, value = word.split("=", 1)
+            overrides[name] = value
+        elif not word.startswith("-"):
             wanted.append(word)
     names = [file] if file else ["GNUmakefile", "makefile", "Makefile"]
     rel = project.find(folder, *names)
@@ -180,6 +189,7 @@ def _make(project: Project, command: Command, words: list[str], cwd: str) -> lis
         project.note(command, "no Makefile found")
         return []
     makefile = Makefile(project.text(rel))
+    makefile.variables |= overrides
     label = PurePosixPath(rel).name
     calls = []
     for target in wanted or [makefile.default or ""]:
@@ -348,24 +358,34 @@ def _follow_words(project: Project, command: Command, words: list[str], cwd: str
         return runners.package_scripts(project, command, words, cwd)
     if head in ("pre-commit", "prek") or head.startswith("pre-commit/action@"):
         return _pre_commit(project, command, words, cwd)
-    if head in _SHELLS and "-c" in words[1:-1]:  # bash -c "make test"
-        command_text = words[words.index("-c") + 1]
-        return [
-            call
-            for part in segments(command_text)
-            if unwrap(part)
-            for call in _follow_words(project, command, unwrap(part), cwd)
-        ]
+    if head in _SHELLS and "-c" in words[1:-1]:  # bash -c "cd api && make test"
+        return follow_text(project, command, words[words.index("-c") + 1], cwd)
     if head in _SHELLS or _PYTHON.match(head):
         target = next((w for w in words[1:] if not w.startswith("-")), None)
         if target and "-c" not in words[1:] and (head in _SHELLS or target.endswith(".py")):
             return _script(project, command, target, cwd)
         return []
+    if head.endswith((".yml", ".yaml")):
+        return []  # a reusable workflow: read as a CI file already
     if "/" in head or head.endswith((".sh", ".py")):
         return _script(project, command, head, cwd) or (
             _action(project, command, head, cwd) if head.startswith("./") else []
         )
     return []
+
+
+def follow_text(project: Project, command: Command, text: str, cwd: str) -> list[Call]:
+    """What a shell line calls, simple command by simple command, tracking ``cd``."""
+    found = []
+    for words in segments(text):
+        words = unwrap(words)
+        if not words:
+            continue
+        if words[0] in ("cd", "pushd") and len(words) > 1 and "$" not in words[1]:
+            cwd = _inside(cwd, words[1])
+            continue
+        found += _follow_words(project, command, words, cwd)
+    return found
 
 
 class _Walk:
@@ -375,21 +395,12 @@ class _Walk:
         self.truncated = False
 
     def calls(self, command: Command, seen: frozenset[str]) -> list[Call]:
-        cwd = command.cwd
         found = []
-        for words in segments(command.text):
-            words = unwrap(words)
-            if not words:
-                continue
-            if words[0] in ("cd", "pushd") and len(words) > 1 and "$" not in words[1]:
-                cwd = posixpath.normpath(posixpath.join(cwd, words[1].strip("'\"")))
-                cwd = "" if cwd == "." else cwd
-                continue
-            for call in _follow_words(self.project, command, words, cwd):
-                if call.key in seen:
-                    self.project.note(command, "calls itself again; not followed twice")
-                else:
-                    found.append(call)
+        for call in follow_text(self.project, command, command.text, command.cwd):
+            if call.key in seen:
+                self.project.note(command, "calls itself again; not followed twice")
+            else:
+                found.append(call)
         return found
 
     def visit(self, command: Command, seen: frozenset[str], depth: int) -> None:
