@@ -2,7 +2,8 @@
 
 Three decisions live here, apart from the scan itself:
 - *scope*: files a team keeps fake credentials in on purpose (tests, fixtures, docs, lock
-  files) are left out unless ``repo.secrets_include`` names their category;
+  files) are left out unless ``repo.secrets_include`` names their category
+  (``checks.engine.repo_settings.SECRET_SCOPES``);
 - *placeholders*: values that say they are not a secret (``changeme``, ``<your-key>``,
   ``${VAR}``, ``...EXAMPLE``, ``postgres:postgres@``) are dismissed everywhere;
 - *severity*: private keys, cloud keys and connection strings with a password come before
@@ -16,10 +17,6 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-
-from checks.engine.repo_settings import SECRET_SCOPES as SCOPES
-
-__all__ = ["SCOPES", "category_of", "is_placeholder", "is_revision_line", "rank_of"]
 
 _LOCK_FILES = {
     *("poetry.lock", "Pipfile.lock", "uv.lock", "pdm.lock", "pylock.toml"),
