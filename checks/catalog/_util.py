@@ -8,7 +8,6 @@ exceptions are deliberately left alone: the runner maps them to ``error``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import json
@@ -17,11 +16,16 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from checks.engine.outcome import Verdict, failed
+from checks.engine.outcome import MissingSetting, Verdict, failed
 from checks.engine.target import Target
+from checks.engine.templates import find_path, render
+from checks.engine.tokens import b64url_encode, jwt_claims
+
+__all__ = ["jwt_claims"]
 
 BODY_SNIPPET_CHARS = 500
 # Keys whose values must never reach evidence, even inside a truncated body.
@@ -129,59 +133,119 @@ def unique_tag(purpose: str) -> str:
     return f"preflight-{purpose}-{secrets.token_hex(6)}"
 
 
-# --- items ---
+# --- items (the profile's [resource] mapping) ---
 
 
 def items_url(t: Target) -> str:
-    return t.url(t.profile.paths.items)
-
-
-def item_url(t: Target, item_id: Any) -> str:
-    return items_url(t).rstrip("/") + f"/{item_id}"
+    """The collection's URL; skip naming paths.items when the service offers none."""
+    return t.route("items")
 
 
 def item_route(t: Target) -> str:
     """The item route as a template, for summaries: "/items/{id}"."""
-    return t.profile.paths.items.rstrip("/") + "/{id}"
+    route = t.profile.resource.item_template(t.profile.paths.items)
+    if not route:
+        raise MissingSetting("resource.item_path", "where one item lives, e.g. /items/{id}")
+    return route
+
+
+def item_url(t: Target, item_id: Any) -> str:
+    return t.url(item_route(t).replace("{id}", quote(str(item_id), safe="")))
+
+
+def create_body(t: Target, marker: str) -> Any:
+    """The profile's create body with Preflight's unique ``marker`` placed in it."""
+    return render(t.profile.resource.create_body, {"marker": marker})
+
+
+def update_body(t: Target, marker: str) -> Any:
+    return render(t.profile.resource.update_template(), {"marker": marker})
+
+
+def created_id(t: Target, response: httpx.Response) -> Any:
+    """The new item's id (at ``resource.id_path``) in a create answer, or None."""
+    if response.status_code not in t.profile.status.created:
+        return None
+    value = find_path(json_body(response), t.profile.resource.id_path)
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
+def create(
+    t: Target, headers: dict[str, str], marker: str, *, extra: dict[str, str] | None = None
+) -> httpx.Response:
+    return t.http.post(
+        items_url(t), headers={**headers, **(extra or {})}, json=create_body(t, marker)
+    )
 
 
 def create_item(
-    t: Target,
-    headers: dict[str, str],
-    *,
-    name: str,
-    tags: list[str],
+    t: Target, headers: dict[str, str], *, name: str, tags: list[str]
 ) -> httpx.Response:
-    return t.http.post(items_url(t), headers=headers, json={"name": name, "tags": tags})
+    """Create one item whose marker is ``name`` (``tags`` are the reference's; kept for old
+    callers, the profile's create body decides what is sent)."""
+    return create(t, headers, name)
+
+
+def expect_created(t: Target, response: httpx.Response, what: str) -> Any:
+    """The id of the item a create made; faults on a wrong status or a missing id."""
+    expect_status(response, t.profile.status.created, what)
+    item_id = created_id(t, response)
+    if item_id is None:
+        raise ServiceFault(
+            f"{what} answered {response.status_code} without an id at "
+            f"resource.id_path = {t.profile.resource.id_path!r}",
+            response=exchange(response),
+        )
+    return item_id
 
 
 def delete_quietly(t: Target, headers: dict[str, str], item_ids: Iterable[Any]) -> None:
     """Best-effort cleanup; failures here must not hide the verdict being returned."""
     for item_id in item_ids:
-        with contextlib.suppress(httpx.HTTPError):
+        if item_id is None:
+            continue
+        with contextlib.suppress(httpx.HTTPError, MissingSetting):
             t.http.delete(item_url(t, item_id), headers=headers)
+
+
+def listing_items(t: Target, response: httpx.Response, what: str) -> list[dict[str, Any]]:
+    """The items of one listing answer (at ``resource.list_path``); faults when malformed."""
+    res = t.profile.resource
+    items = find_path(json_body(response), res.list_path)
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and find_path(i, res.id_path) is not None for i in items
+    ):
+        where = f"at resource.list_path = {res.list_path!r}" if res.list_path else "(a bare array)"
+        raise ServiceFault(
+            f"{what} did not answer a list of items with ids {where}",
+            response=exchange(response),
+        )
+    return items
+
+
+def item_id_of(t: Target, item: dict[str, Any]) -> Any:
+    return find_path(item, t.profile.resource.id_path)
 
 
 def list_page(
     t: Target, headers: dict[str, str], *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None, httpx.Response]:
-    """One page of the listing: (items, next_cursor, response); faults on a malformed page."""
-    params: dict[str, Any] = {"limit": limit}
+    """One page of a cursor listing: (items, next_cursor, response); faults when malformed."""
+    res = t.profile.resource
+    params: dict[str, Any] = {res.limit_param: limit}
     if cursor is not None:
-        params["cursor"] = cursor
+        params[res.cursor_param] = cursor
     response = t.http.get(items_url(t), headers=headers, params=params)
-    what = f"GET {t.profile.paths.items}?limit={limit}" + ("&cursor=…" if cursor else "")
+    what = f"GET {t.profile.paths.items}?{res.limit_param}={limit}" + (
+        f"&{res.cursor_param}=…" if cursor else ""
+    )
     expect_status(response, 200, what)
-    page = expect_json_object(response, what)
-    items, next_cursor = page.get("items"), page.get("next_cursor", ...)
-    if (
-        not isinstance(items, list)
-        or not all(isinstance(i, dict) and "id" in i for i in items)
-        or next_cursor is ...
-        or not (next_cursor is None or isinstance(next_cursor, str))
-    ):
+    items = listing_items(t, response, what)
+    next_cursor = find_path(json_body(response), res.next_cursor_path, ...)
+    if next_cursor is ... or not (next_cursor is None or isinstance(next_cursor, str)):
         raise ServiceFault(
-            f"{what} did not answer {{'items': [...], 'next_cursor': str|null}}",
+            f"{what} answered no cursor (string or null) at resource.next_cursor_path = "
+            f"{res.next_cursor_path!r}",
             response=exchange(response),
         )
     return items, next_cursor, response
@@ -190,36 +254,39 @@ def list_page(
 def walk_items(
     t: Target, headers: dict[str, str], *, limit: int, max_pages: int
 ) -> Iterator[dict[str, Any]]:
-    """Every item of the listing, page by page; stops quietly after ``max_pages``."""
-    cursor: str | None = None
+    """Every item of the listing, page by page in the service's own pagination style; stops
+    quietly after ``max_pages``."""
+    res = t.profile.resource
+    if res.pagination == "cursor":
+        cursor: str | None = None
+        for _ in range(max_pages):
+            items, cursor, _response = list_page(t, headers, limit=limit, cursor=cursor)
+            yield from items
+            if cursor is None:
+                return
+        return
+    position = 0 if res.pagination == "offset" else 1
     for _ in range(max_pages):
-        items, cursor, _response = list_page(t, headers, limit=limit, cursor=cursor)
+        params: dict[str, Any] = {}
+        if res.pagination == "offset":
+            params = {res.offset_param: position, res.limit_param: limit}
+        elif res.pagination == "page":
+            params = {res.page_param: position, res.limit_param: limit}
+        response = t.http.get(items_url(t), headers=headers, params=params)
+        what = f"GET {t.profile.paths.items}"
+        expect_status(response, 200, what)
+        items = listing_items(t, response, what)
         yield from items
-        if cursor is None:
+        if res.pagination == "none" or len(items) < limit:
             return
+        position += len(items) if res.pagination == "offset" else 1
+
+
+def holds_marker(item: Any, marker: str) -> bool:
+    return marker in json.dumps(item, default=str)
 
 
 # --- tokens ---
-
-
-def _b64url_decode(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def _b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def jwt_claims(token: str) -> dict[str, Any] | None:
-    """The payload of a JWT, unverified (we hold no key), or None if it is not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(_b64url_decode(parts[1]))
-    except ValueError:
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 def forge_jwt(token: str, claims: dict[str, Any], *, unsigned: bool = False) -> str:
@@ -227,13 +294,14 @@ def forge_jwt(token: str, claims: dict[str, Any], *, unsigned: bool = False) -> 
     drops it and declares ``alg: none``. A sound service refuses both."""
     header_part, _payload, signature = token.split(".")
     if unsigned:
-        header_part = _b64url_encode(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+        header_part = b64url_encode(json.dumps({"alg": "none", "typ": "JWT"}).encode())
         signature = ""
-    payload = _b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
+    payload = b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
     return f"{header_part}.{payload}.{signature}"
 
 
 def bearer(token: str) -> dict[str, str]:
+    """The reference's header for ``token``; checks use ``Target.header_for`` instead."""
     return {"Authorization": f"Bearer {token}"}
 
 

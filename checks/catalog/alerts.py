@@ -67,7 +67,7 @@ class _Traffic:
         self._next = time.monotonic()
 
     def pump(self, until: float) -> None:
-        url = self.t.url(self.t.profile.paths.health)
+        url = self.t.route("health")
         while time.monotonic() < until:
             if time.monotonic() >= self._next:
                 self._next += self.gap

@@ -6,27 +6,34 @@ import re
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from checks.catalog._util import (
     ServiceFault,
-    create_item,
+    create,
+    created_id,
     delete_quietly,
     exchange,
-    expect_json_object,
+    expect_created,
     expect_status,
+    item_id_of,
+    item_route,
     item_url,
+    items_url,
     json_body,
     list_page,
+    listing_items,
     unique_tag,
     verdict,
 )
+from checks.engine.login import MAX_LOGIN_WAIT_S
 from checks.engine.outcome import MissingSetting, Verdict, errored, failed, passed, skipped
 from checks.engine.registry import CheckSpec
 from checks.engine.target import Target
+from checks.engine.templates import find_path
 
 # --- api.cursor_pagination ---
 
@@ -35,22 +42,26 @@ from checks.engine.target import Target
 MAX_PAGES = 2000
 
 
-def _sort_key(item: dict[str, Any]) -> tuple[Any, ...]:
-    """(created_at, id) as the service orders them; timestamps compared as instants."""
-    raw = item.get("created_at")
+def _sort_key(t: Target, item: dict[str, Any]) -> tuple[Any, ...]:
+    """(created_at, id) as the service orders them; timestamps compared as instants (a stamp
+    without a zone is read as UTC, so one service's two spellings compare)."""
+    raw = find_path(item, t.profile.resource.created_at_path)
     stamp: Any = raw
     if isinstance(raw, str):
         try:
             stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=UTC)
         except ValueError:
             stamp = raw
-    return (stamp, item.get("id"))
+    return (stamp, item_id_of(t, item))
 
 
 @dataclass
 class _Walk:
     """What one walk over the listing saw, and which of our items it changed on the way."""
 
+    t: Target
     ours: dict[Any, dict[str, Any]]  # id -> item as created, for the items this check made
     limit: int
     seen: list[dict[str, Any]] = field(default_factory=list)  # every item, in walk order
@@ -58,30 +69,38 @@ class _Walk:
     deleted: list[Any] = field(default_factory=list)
     added: list[Any] = field(default_factory=list)
 
+    def ids(self) -> list[Any]:
+        return [item_id_of(self.t, i) for i in self.seen]
+
     def seen_ours(self) -> list[Any]:
-        return [i["id"] for i in self.seen if i["id"] in self.ours]
+        return [i for i in self.ids() if i in self.ours]
 
     def unseen_ours(self) -> list[Any]:
         seen = set(self.seen_ours())
         ids = [i for i in self.ours if i not in seen and i not in self.deleted]
-        return sorted(ids, key=lambda i: _sort_key(self.ours[i]))
+        return sorted(ids, key=lambda i: _sort_key(self.t, self.ours[i]))
 
 
 def _burst(t: Target, headers: dict[str, str], tag: str, count: int) -> dict[Any, dict[str, Any]]:
     """Create ``count`` items back to back, so that several share a created_at."""
     made: dict[Any, dict[str, Any]] = {}
     for n in range(count):
-        response = create_item(t, headers, name=f"{tag}-{n}", tags=[tag])
-        if response.status_code == 201 and isinstance(item := json_body(response), dict):
-            made[item.get("id")] = item
+        response = create(t, headers, f"{tag}-{n}")
+        item_id = created_id(t, response)
+        if item_id is not None:
+            made[item_id] = _created_item(t, response)
             continue
         delete_quietly(t, headers, made)
-        expect_status(response, 201, f"POST {t.profile.paths.items}")
-        raise ServiceFault(
-            f"POST {t.profile.paths.items} answered 201 without an item",
-            response=exchange(response),
-        )
+        expect_created(t, response, f"POST {t.profile.paths.items}")
     return made
+
+
+def _created_item(t: Target, response: httpx.Response) -> dict[str, Any]:
+    """The created item as the listing shows it: the object that holds the id."""
+    body = json_body(response)
+    path = t.profile.resource.id_path.rsplit(".", 1)
+    holder = find_path(body, path[0]) if len(path) == 2 else body
+    return holder if isinstance(holder, dict) else {}
 
 
 def _disturb(t: Target, headers: dict[str, str], walk: _Walk, tag: str) -> None:
@@ -95,12 +114,10 @@ def _disturb(t: Target, headers: dict[str, str], walk: _Walk, tag: str) -> None:
     unseen = walk.unseen_ours()
     for item_id in (*walk.seen_ours()[:2], unseen[len(unseen) // 2]):
         response = t.http.delete(item_url(t, item_id), headers=headers)
-        expect_status(response, 204, f"DELETE {t.profile.paths.items}/{{id}} during the walk")
+        expect_status(response, t.profile.status.deleted, f"DELETE {item_route(t)} during the walk")
         walk.deleted.append(item_id)
-    response = create_item(t, headers, name=f"{tag}-during-walk", tags=[tag])
-    expect_status(response, 201, f"POST {t.profile.paths.items} during the walk")
-    item = expect_json_object(response, f"POST {t.profile.paths.items} during the walk")
-    walk.added.append(item.get("id"))
+    response = create(t, headers, f"{tag}-during-walk")
+    walk.added.append(expect_created(t, response, f"POST {t.profile.paths.items} during the walk"))
 
 
 def _walk(t: Target, headers: dict[str, str], walk: _Walk, tag: str) -> Verdict | None:
@@ -133,13 +150,17 @@ def _walk(t: Target, headers: dict[str, str], walk: _Walk, tag: str) -> Verdict 
 
 
 def _judge_walk(walk: _Walk) -> Verdict:
-    counts = Counter(i["id"] for i in walk.seen)
+    t = walk.t
+    counts = Counter(walk.ids())
     stable = [i for i in walk.ours if i not in walk.deleted]
     missing = [i for i in stable if counts[i] == 0]
     doubled = [i for i in [*walk.ours, *walk.added] if counts[i] > 1]
-    keys = [_sort_key(i) for i in walk.seen]
+    keys = [_sort_key(t, i) for i in walk.seen]
+    stamp = t.profile.resource.created_at_path
     shared = sum(
-        n for n in Counter(i.get("created_at") for i in walk.ours.values()).values() if n > 1
+        n
+        for n in Counter(find_path(i, stamp) for i in walk.ours.values() if stamp).values()
+        if n > 1
     )
     evidence: dict[str, Any] = {
         "limit": walk.limit,
@@ -155,7 +176,7 @@ def _judge_walk(walk: _Walk) -> Verdict:
         return failed(
             f"{len(missing)} of {len(stable)} items that existed throughout the walk were never "
             "returned (after items were deleted mid-walk: an offset-based cursor?)",
-            missing=[_brief(walk.ours[i]) for i in missing],
+            missing=[_brief(t, walk.ours[i]) for i in missing],
             **evidence,
         )
     if doubled:
@@ -164,18 +185,18 @@ def _judge_walk(walk: _Walk) -> Verdict:
             duplicated=[{"id": i, "times": counts[i]} for i in doubled],
             **evidence,
         )
-    for n in range(1, len(keys)):
+    for n in range(1, len(keys) if stamp else 0):
         if _out_of_order(keys[n - 1], keys[n]):
             return failed(
                 f"items out of (created_at, id) order at position {n} of the walk",
-                before=_brief(walk.seen[n - 1]),
-                after=_brief(walk.seen[n]),
+                before=_brief(t, walk.seen[n - 1]),
+                after=_brief(t, walk.seen[n]),
                 **evidence,
             )
+    order = "in (created_at, id) order, " if stamp else ""
     return passed(
         f"walked {walk.pages} pages with limit={walk.limit}: each of the {len(stable)} items that "
-        "existed throughout appeared exactly once, in (created_at, id) order, next_cursor null "
-        "at the end",
+        f"existed throughout appeared exactly once, {order}the cursor null at the end",
         **evidence,
     )
 
@@ -187,17 +208,55 @@ def _out_of_order(previous: tuple[Any, ...], current: tuple[Any, ...]) -> bool:
         return tuple(map(str, previous)) > tuple(map(str, current))
 
 
-def _brief(item: dict[str, Any]) -> dict[str, Any]:
-    return {"id": item.get("id"), "created_at": item.get("created_at")}
+def _brief(t: Target, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item_id_of(t, item),
+        "created_at": find_path(item, t.profile.resource.created_at_path),
+    }
+
+
+_NOT_CURSOR = {
+    "offset": "offset ({offset}/{limit}) pagination",
+    "page": "page-number ({page}/{limit}) pagination",
+    "none": "no pagination (the whole listing in one answer)",
+}
+
+
+def _not_a_cursor(t: Target, headers: dict[str, str]) -> Verdict:
+    """The profile says the listing pages by offset or page number (or not at all): that is
+    the verdict, shown on one real page of the listing."""
+    res = t.profile.resource
+    params: dict[str, Any] = {}
+    if res.pagination == "offset":
+        params = {res.offset_param: 0, res.limit_param: t.profile.limits.page_size}
+    elif res.pagination == "page":
+        params = {res.page_param: 1, res.limit_param: t.profile.limits.page_size}
+    response = t.http.get(items_url(t), headers=headers, params=params)
+    what = f"GET {t.profile.paths.items}"
+    expect_status(response, 200, what)
+    listing_items(t, response, what)
+    kind = _NOT_CURSOR[res.pagination].format(
+        offset=res.offset_param, page=res.page_param, limit=res.limit_param
+    )
+    return failed(
+        f"{kind}; the guide asks for a cursor (keyset) that stays stable while items are "
+        "created and deleted",
+        response=exchange(response),
+        pagination=res.pagination,
+    )
 
 
 @verdict
 def cursor_pagination(t: Target) -> Verdict:
+    items_url(t)  # before logging in: a service without the route skips
     headers = t.auth_headers()
+    if t.profile.resource.pagination != "cursor":
+        return _not_a_cursor(t, headers)
+    item_route(t)
     limit = t.profile.limits.page_size
     tag = unique_tag("pages")
     # Enough for the items to span the page where the walk reaches them plus two more.
-    walk = _Walk(ours=_burst(t, headers, tag, 2 * limit + 3), limit=limit)
+    walk = _Walk(t=t, ours=_burst(t, headers, tag, 2 * limit + 3), limit=limit)
     try:
         stuck = _walk(t, headers, walk, tag)
         return stuck or _judge_walk(walk)
@@ -223,24 +282,50 @@ def _format_problem(response: httpx.Response) -> str | None:
     return None
 
 
-def _error_samples(t: Target) -> list[tuple[str, set[int], httpx.Response]]:
-    """A 404, a 401 and a validation error, all provoked without credentials."""
-    paths = t.profile.paths
+def protected_url(t: Target) -> tuple[str, str]:
+    """(URL, path) of a GET route that refuses requests without a valid token."""
+    name = "protected" if t.profile.paths.protected is not None else "items"
+    return t.route(name), getattr(t.profile.paths, name)
+
+
+def _validation_probe(t: Target) -> httpx.Response:
+    """A request that must fail validation. The login needs no token, so where the service
+    has one its body validation is reachable by anyone; otherwise an authenticated listing
+    with a limit that is not a number."""
+    if t.profile.auth.logs_in_at_service and t.profile.paths.login:
+        return t.http.post(t.route("login"), json={"username": 42})
+    res = t.profile.resource
+    return t.http.get(
+        items_url(t), headers=t.auth_headers(), params={res.limit_param: "not-a-number"}
+    )
+
+
+def _error_samples(t: Target) -> tuple[list[tuple[str, set[int], httpx.Response]], list[str]]:
+    """A 404, a 401 and a validation error; and the samples that could not be provoked,
+    each naming the setting it lacks."""
     unknown = f"/preflight-no-such-route-{secrets.token_hex(4)}"
-    return [
-        ("404", {404}, t.http.get(t.url(unknown))),
-        ("401", {401}, t.http.get(t.url(paths.items))),
-        # Login needs no token, so its body validation is reachable by anyone.
-        ("validation", {400, 422}, t.http.post(t.url(paths.login), json={"username": 42})),
-    ]
+    samples = [("404", {404}, t.http.get(t.url(unknown)))]
+    lacking: list[str] = []
+    try:
+        url, _path = protected_url(t)
+        unauthenticated = set(t.profile.status.unauthenticated)
+        samples.append(("401", unauthenticated, t.http.get(url)))
+    except MissingSetting as missing:
+        lacking.append(f"401 not provoked: missing setting {missing.setting}")
+    try:
+        samples.append(("validation", {400, 422}, _validation_probe(t)))
+    except MissingSetting as missing:
+        lacking.append(f"validation error not provoked: missing setting {missing.setting}")
+    return samples, lacking
 
 
 @verdict
 def error_format(t: Target) -> Verdict:
-    evidence: dict[str, Any] = {}
+    responses: list[dict[str, Any]] = []
     problems: list[str] = []
-    for label, wanted, response in _error_samples(t):
-        evidence[label] = exchange(response)
+    samples, lacking = _error_samples(t)
+    for label, wanted, response in samples:
+        responses.append({"sample": label, **exchange(response)})
         what = f"{response.request.method} {response.request.url.path}"
         if response.status_code not in wanted:
             problems.append(
@@ -249,11 +334,13 @@ def error_format(t: Target) -> Verdict:
             )
         elif problem := _format_problem(response):
             problems.append(f"{label} ({what} → {response.status_code}): {problem}")
+    evidence: dict[str, Any] = {"responses": responses}
+    if lacking:
+        evidence["not_judged"] = lacking
     if problems:
         return failed("; ".join(problems), **evidence)
-    return passed(
-        "404, 401 and validation errors all use {error: {code, message, details}}", **evidence
-    )
+    judged = ", ".join(label for label, _wanted, _response in samples)
+    return passed(f"{judged} errors all use {{error: {{code, message, details}}}}", **evidence)
 
 
 # --- api.openapi ---
@@ -269,13 +356,18 @@ def _template(path: str) -> str:
 
 def reference_routes(t: Target) -> list[tuple[str, str]]:
     """(method, path template) of every reference route the service offers, with the
-    profile's path overrides; a route set to "" is not offered, so not required."""
+    profile's path overrides; a route set to "" is not offered, so not required. Items are
+    updated with the profile's method (PUT or PATCH), and a service that logs in elsewhere
+    (static token, external token endpoint) needs no login routes of its own."""
     p = t.profile.paths
-    item = p.items.rstrip("/") + "/{}" if p.items else ""
+    item = t.profile.resource.item_template(p.items)
+    update = t.profile.resource.update_method.lower()
+    own_login = t.profile.auth.logs_in_at_service
     routes = [
         ("get", p.health), ("get", p.ping_db), ("get", p.ready), ("get", p.version),
-        ("get", p.metrics), ("post", p.login), ("post", p.refresh), ("post", p.otp_verify),
-        ("get", p.items), ("post", p.items), ("get", item), ("patch", item),
+        ("get", p.metrics), ("post", p.login if own_login else ""),
+        ("post", p.refresh if own_login else ""), ("post", p.otp_verify if own_login else ""),
+        ("get", p.items), ("post", p.items), ("get", item), (update, item),
         ("delete", item), ("get", p.legacy_items),
     ]  # fmt: skip
     return [(method, path) for method, path in routes if path]
@@ -305,7 +397,7 @@ def _structure_problem(doc: Any) -> str | None:
 
 
 def fetch_openapi(t: Target) -> tuple[Any, httpx.Response]:
-    response = t.http.get(t.url(t.profile.paths.openapi))
+    response = t.http.get(t.route("openapi"))
     return json_body(response), response
 
 
@@ -319,7 +411,7 @@ def openapi(t: Target) -> Verdict:
             response=exchange(response),
         )
     documented = {
-        (method, _template(path))
+        (method, _template(str(path)))
         for path, item in doc["paths"].items()
         for method in HTTP_METHODS
         if method in item
@@ -358,12 +450,12 @@ def _deprecated_operations(doc: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _optional_auth(t: Target) -> dict[str, str]:
+def _optional_auth(t: Target) -> tuple[dict[str, str], MissingSetting | None]:
     """A token when the profile has credentials: deprecated routes may sit behind auth."""
     try:
-        return t.auth_headers()
-    except MissingSetting:
-        return {}
+        return t.auth_headers(), None
+    except MissingSetting as missing:
+        return {}, missing
 
 
 @verdict
@@ -386,11 +478,11 @@ def deprecation(t: Target) -> Verdict:
             else ("marks only operations that cannot be called safely as deprecated")
         )
         return skipped(f"the OpenAPI document {why}", not_called=not_called)
-    headers = _optional_auth(t)
+    headers, no_login = _optional_auth(t)
     answers = [t.http.request(m.upper(), t.url(p), headers=headers) for m, p in callable_ops]
-    if not headers and any(r.status_code in (401, 403) for r in answers):
+    if no_login is not None and any(r.status_code in (401, 403) for r in answers):
         # A refusal says nothing about what the operation itself answers.
-        raise MissingSetting("auth.username", "the deprecated operations require a login")
+        raise MissingSetting(no_login.setting, "the deprecated operations require a login")
     lacking = [
         f"{r.request.method} {r.request.url.path} ({r.status_code}) lacks "
         + " and ".join(h for h in ("Deprecation", "Sunset") if h not in r.headers)
@@ -398,7 +490,7 @@ def deprecation(t: Target) -> Verdict:
         if "Deprecation" not in r.headers or "Sunset" not in r.headers
     ]
     evidence = {
-        "checked": [exchange(r, "Deprecation", "Sunset", body=False) for r in answers],
+        "responses": [exchange(r, "Deprecation", "Sunset", body=False) for r in answers],
         "not_called": not_called,
     }
     if lacking:
@@ -416,11 +508,21 @@ CHECKS: tuple[CheckSpec, ...] = (
         "functional",
         "Cursor pagination is stable under concurrent writes",
         cursor_pagination,
-        timeout_s=90.0,
+        timeout_s=90.0 + MAX_LOGIN_WAIT_S,
     ),
-    CheckSpec("api.error_format", "http", "Errors use the standard error body", error_format),
+    CheckSpec(
+        "api.error_format",
+        "http",
+        "Errors use the standard error body",
+        error_format,
+        timeout_s=20.0 + MAX_LOGIN_WAIT_S,
+    ),
     CheckSpec("api.openapi", "http", "OpenAPI 3 document covers the reference routes", openapi),
     CheckSpec(
-        "api.deprecation", "http", "Deprecated operations send Deprecation and Sunset", deprecation
+        "api.deprecation",
+        "http",
+        "Deprecated operations send Deprecation and Sunset",
+        deprecation,
+        timeout_s=20.0 + MAX_LOGIN_WAIT_S,
     ),
 )

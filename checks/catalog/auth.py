@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
-import pyotp
 
 from checks.catalog._util import (
     ServiceFault,
-    bearer,
-    create_item,
+    create,
+    created_id,
     delete_quietly,
     exchange,
-    expect_json_object,
     expect_status,
     forge_jwt,
     json_body,
@@ -22,9 +21,13 @@ from checks.catalog._util import (
     unique_tag,
     verdict,
 )
-from checks.engine.outcome import MissingSetting, Verdict, errored, passed
+from checks.catalog.api import protected_url
+from checks.engine.login import FORM, MAX_LOGIN_WAIT_S
+from checks.engine.outcome import MissingSetting, Verdict, errored, failed, passed, skipped
 from checks.engine.registry import CheckSpec
 from checks.engine.target import Target
+from checks.engine.templates import find_path, render
+from checks.engine.totp import RECOMMENDED_BITS, Totp
 
 # Clock skew tolerated between us and the service when judging iat/exp.
 SKEW_S = 5
@@ -35,22 +38,32 @@ REFUSED = (400, 401, 403)
 # --- auth.jwt_flow ---
 
 
-def _token_pair(t: Target) -> tuple[dict[str, Any], httpx.Response]:
-    response = t.login()
-    what = f"POST {t.profile.paths.login}"
-    expect_status(response, 200, what)
-    pair = expect_json_object(response, what)
-    for key in ("access_token", "refresh_token"):
-        if not isinstance(pair.get(key), str) or not pair[key]:
-            raise ServiceFault(f"{what} answered 200 without {key}", response=exchange(response))
-    return pair, response
+class _Judged:
+    """What jwt_flow found: problems (the service breaks the rule), parts it could not judge
+    (each naming the setting it lacks), parts that passed, and the evidence."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.unjudged: list[tuple[str, str]] = []  # (setting, what was not judged)
+        self.passed: list[str] = []
+        self.evidence: dict[str, Any] = {}
+
+    def part(self, judge: Any, *args: Any) -> None:
+        try:
+            judge(*args)
+        except ServiceFault as fault:
+            self.problems.append(fault.summary)
+            self.evidence.update(fault.evidence)
+        except MissingSetting as missing:
+            self.unjudged.append((missing.setting, missing.why))
 
 
-def _judge_lifetime(t: Target, claims: dict[str, Any] | None) -> dict[str, Any]:
+def _judge_lifetime(t: Target, claims: dict[str, Any] | None, j: _Judged) -> None:
     """Fail unless the access token is a JWT whose exp lies within the allowed lifetime."""
     if claims is None:
         raise ServiceFault("the access token is not a JWT with a JSON payload")
     shown = {k: claims.get(k) for k in ("exp", "iat", "scope") if k in claims}
+    j.evidence["claims"] = shown
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool):
         raise ServiceFault("the access token carries no numeric exp claim", claims=shown)
@@ -59,52 +72,87 @@ def _judge_lifetime(t: Target, claims: dict[str, Any] | None) -> dict[str, Any]:
     issued = float(iat) if isinstance(iat, int | float) else now
     lifetime = exp - issued
     allowed = t.profile.auth.max_token_lifetime_s
+    j.evidence["lifetime_s"] = int(lifetime)
     if lifetime > allowed + SKEW_S or exp - now > allowed + SKEW_S:
         raise ServiceFault(
-            f"the access token lives {int(lifetime)} s, more than the allowed {allowed} s",
+            f"the access token lives {int(max(lifetime, exp - now))} s, more than the allowed "
+            f"{allowed} s (auth.max_token_lifetime_s)",
             claims=shown,
         )
     if exp <= now - SKEW_S:
         raise ServiceFault("a freshly issued access token is already expired", claims=shown)
-    return {"claims": shown, "lifetime_s": int(lifetime)}
+    j.passed.append(f"exp within {allowed} s")
 
 
-def _judge_refresh(t: Target, refresh_token: str) -> dict[str, Any]:
+def _refresh_request(t: Target, url: str, refresh_token: str) -> httpx.Response:
+    if t.profile.auth.style == "oauth2_password":  # RFC 6749 §6, as the login is a form
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return t.http.post(url, headers={"Content-Type": FORM}, content=urlencode(form).encode())
+    body = render(t.profile.auth.refresh_body, {"refresh_token": refresh_token})
+    return t.http.post(url, json=body)
+
+
+def _judge_refresh(t: Target, j: _Judged) -> None:
     """The refresh token works once; the second use is refused."""
-    url, route = t.url(t.profile.paths.refresh), f"POST {t.profile.paths.refresh}"
-    first = t.http.post(url, json={"refresh_token": refresh_token})
-    expect_status(first, 200, route)
-    if not isinstance(expect_json_object(first, route).get("access_token"), str):
-        raise ServiceFault(
-            f"{route} answered 200 without a new access_token", response=exchange(first)
+    auth = t.profile.auth
+    if auth.style == "client_credentials":
+        raise MissingSetting(
+            "paths.refresh", "the client-credentials grant issues no refresh token"
         )
-    again = t.http.post(url, json={"refresh_token": refresh_token})
-    if again.status_code not in REFUSED:
+    url, route = t.route("refresh"), f"POST {t.profile.paths.refresh}"
+    # A session of its own: reusing a refresh token on purpose may (rightly) revoke its whole
+    # family, and the run's shared session must survive that.
+    session = t.session(purpose="refresh rotation")
+    if session.refresh_token is None:
         raise ServiceFault(
-            f"{route} accepted a refresh token a second time (answered {again.status_code}, "
-            "expected 401): refresh tokens must rotate",
-            first_use=exchange(first),
-            second_use=exchange(again),
+            f"the login answered no refresh token at auth.refresh_token_path = "
+            f"{auth.refresh_token_path!r}, though paths.refresh is {t.profile.paths.refresh!r}"
         )
-    return {"refresh": exchange(first), "refresh_reuse": exchange(again)}
+
+    def judge() -> dict[str, Any]:
+        # Once per refresh token per run: a second judgement would see it spent already.
+        first = _refresh_request(t, url, session.refresh_token or "")
+        expect_status(first, 200, route)
+        fresh = find_path(json_body(first), auth.token_path)
+        t.add_secret(fresh if isinstance(fresh, str) else None)
+        t.add_secret(find_path(json_body(first), auth.refresh_token_path or "-") or None)
+        if not isinstance(fresh, str):
+            raise ServiceFault(
+                f"{route} answered 200 without a new token at auth.token_path",
+                response=exchange(first),
+            )
+        again = _refresh_request(t, url, session.refresh_token or "")
+        if again.status_code not in REFUSED:
+            raise ServiceFault(
+                f"{route} accepted a refresh token a second time (answered {again.status_code}, "
+                "expected 401): refresh tokens must rotate",
+                responses=[exchange(first), exchange(again)],
+            )
+        return {"refresh": exchange(first), "refresh_reuse": exchange(again)}
+
+    j.evidence.update(t.shared(f"auth.jwt_flow.refresh:{id(session)}", judge))
+    j.passed.append("refresh worked once and its reuse was refused")
 
 
-def _judge_scope(t: Target, full_headers: dict[str, str]) -> dict[str, Any]:
+def _judge_scope(t: Target, full_headers: dict[str, str], j: _Judged) -> None:
     """A token holding only the read scope must not be allowed to write."""
-    read_only = t.access_token(t.profile.auth.read_scope)
+    scope = t.profile.auth.read_scope
+    if not scope:
+        raise MissingSetting("auth.read_scope", "the service has no scopes to enforce")
+    read_only = t.access_token(scope)
     claims = jwt_claims(read_only) or {}
     tag = unique_tag("scope")
-    response = create_item(t, bearer(read_only), name=tag, tags=[tag])
-    if response.status_code == 201:
-        delete_quietly(t, full_headers, [(json_body(response) or {}).get("id")])
+    response = create(t, t.header_for(read_only), tag)
+    delete_quietly(t, full_headers, [created_id(t, response)])
     if response.status_code != 403:
         raise ServiceFault(
-            f"POST {t.profile.paths.items} with a token scoped "
-            f"{t.profile.auth.read_scope!r} answered {response.status_code}, expected 403",
+            f"POST {t.profile.paths.items} with a token scoped {scope!r} answered "
+            f"{response.status_code}, expected 403",
             token_scope=claims.get("scope"),
             response=exchange(response),
         )
-    return {"missing_scope": exchange(response)}
+    j.evidence["missing_scope"] = exchange(response)
+    j.passed.append("a token without the write scope got 403")
 
 
 def _bad_tokens(access_token: str, claims: dict[str, Any]) -> dict[str, str]:
@@ -112,74 +160,84 @@ def _bad_tokens(access_token: str, claims: dict[str, Any]) -> dict[str, str]:
     key, so "expired" keeps the real signature over a payload whose exp is in the past."""
     past = int(time.time()) - 3600
     expired = {**claims, "iat": past - 60, "exp": past}
-    return {
-        "garbage": "not.a.jwt",
-        "expired (re-stamped, original signature)": forge_jwt(access_token, expired),
-        "unsigned (alg none)": forge_jwt(access_token, claims, unsigned=True),
-    }
+    tokens = {"garbage": "not.a.jwt"}
+    if access_token.count(".") == 2:
+        tokens["expired (re-stamped, original signature)"] = forge_jwt(access_token, expired)
+        tokens["unsigned (alg none)"] = forge_jwt(access_token, claims, unsigned=True)
+    return tokens
 
 
-def _judge_bad_tokens(t: Target, access_token: str, claims: dict[str, Any]) -> dict[str, Any]:
-    url = t.url(t.profile.paths.items)
-    params = {"limit": 1}
-    good = t.http.get(url, headers=bearer(access_token), params=params)
-    # Without this, 401s below could come from a listing that refuses everyone.
-    expect_status(good, 200, f"GET {t.profile.paths.items} with a fresh access token")
+def _judge_bad_tokens(t: Target, access_token: str, claims: dict[str, Any], j: _Judged) -> None:
+    url, path = protected_url(t)
+    refused = t.profile.status.unauthenticated
+    good = t.http.get(url, headers=t.header_for(access_token))
+    # Without this, refusals below could come from a route that refuses everyone.
+    expect_status(good, 200, f"GET {path} with a fresh access token")
     shown: dict[str, Any] = {}
     for label, token in _bad_tokens(access_token, claims).items():
-        response = t.http.get(url, headers=bearer(token), params=params)
+        response = t.http.get(url, headers=t.header_for(token))
         shown[label] = exchange(response)
-        if response.status_code != 401:
+        if response.status_code not in refused:
             raise ServiceFault(
-                f"GET {t.profile.paths.items} with a {label} token answered "
-                f"{response.status_code}, expected 401",
+                f"GET {path} with a {label} token answered {response.status_code}, expected "
+                + " or ".join(map(str, refused)),
                 response=shown[label],
             )
-    return {"bad_tokens": shown}
+    j.evidence["bad_tokens"] = shown
+    j.passed.append(f"garbage, expired and unsigned tokens got {'/'.join(map(str, refused))}")
 
 
 @verdict
 def jwt_flow(t: Target) -> Verdict:
-    pair, login = _token_pair(t)
-    claims = jwt_claims(pair["access_token"])
-    evidence: dict[str, Any] = {"login": exchange(login)}
-    evidence.update(_judge_lifetime(t, claims))
-    evidence.update(_judge_refresh(t, pair["refresh_token"]))
-    evidence.update(_judge_scope(t, bearer(pair["access_token"])))
-    evidence.update(_judge_bad_tokens(t, pair["access_token"], claims or {}))
-    return passed(
-        "login gave access + refresh; exp within the allowed lifetime; refresh worked once and "
-        "its reuse was refused; a token without the write scope got 403; garbage, expired and "
-        "unsigned tokens got 401",
-        **evidence,
-    )
+    if t.profile.auth.style == "static":
+        raise MissingSetting(
+            "auth.style", "a static token or API key: the service issues no tokens to judge"
+        )
+    protected_url(t)  # before logging in: a service without the route skips
+    session = t.session()
+    j = _Judged()
+    if session.response is not None:
+        j.evidence["login"] = exchange(session.response)
+    claims = jwt_claims(session.access_token)
+    j.part(_judge_lifetime, t, claims, j)
+    j.part(_judge_refresh, t, j)
+    j.part(_judge_scope, t, t.header_for(session.access_token), j)
+    j.part(_judge_bad_tokens, t, session.access_token, claims or {}, j)
+    if j.problems:
+        return failed("; ".join(j.problems), **j.evidence)
+    if j.unjudged:
+        setting, why = j.unjudged[0]
+        others = [f"{s} ({w})" for s, w in j.unjudged[1:]]
+        return skipped(
+            f"missing setting {setting}: {why}; judged: {', '.join(j.passed) or 'nothing'}"
+            + (f"; also not judged: {', '.join(others)}" if others else ""),
+            setting=setting,
+            **j.evidence,
+        )
+    return passed("login gave access + refresh; " + "; ".join(j.passed), **j.evidence)
 
 
 # --- auth.otp_flow ---
 
 
-def totp_for(t: Target) -> pyotp.TOTP:
-    if t.profile.auth.username is None:
+def totp_for(t: Target) -> Totp:
+    auth = t.profile.auth
+    if auth.style == "static":
+        raise MissingSetting("paths.login", "the service has no login of its own (static token)")
+    if auth.username is None and auth.style != "client_credentials":
         raise MissingSetting("auth.username", "needed to log in")
-    secret = t.profile.auth.otp_secret
-    if secret is None:
+    if auth.otp_secret is None:
         raise MissingSetting("auth.otp_secret", "needed to compute one-time codes")
-    return pyotp.TOTP(secret)
+    return Totp(auth.otp_secret)
 
 
 def fresh_session(t: Target) -> str:
     """A login of its own: OTP attempts are limited per session, so never spend the shared
     token's budget (nor let another check spend ours)."""
-    response = t.login()
-    what = f"POST {t.profile.paths.login}"
-    expect_status(response, 200, what)
-    token = expect_json_object(response, what).get("access_token")
-    if not isinstance(token, str):
-        raise ServiceFault(f"{what} answered 200 without access_token", response=exchange(response))
-    return token
+    return t.new_session().access_token
 
 
-def invalid_code(totp: pyotp.TOTP, now: float) -> str:
+def invalid_code(totp: Totp, now: float) -> str:
     """A six-digit code valid for no step near ``now`` (so never accepted by accident)."""
     step = int(now) // totp.interval
     near = {totp.generate_otp(step + d) for d in range(-3, 4)}
@@ -193,8 +251,8 @@ class _Otp:
     """Submits codes for one session and keeps the exchanges for evidence."""
 
     def __init__(self, t: Target, token: str) -> None:
-        self.t, self.headers = t, bearer(token)
-        self.url = t.url(t.profile.paths.otp_verify)
+        self.t, self.headers = t, t.header_for(token)
+        self.url = t.route("otp_verify")
         self.route = f"POST {t.profile.paths.otp_verify}"
         self.log: list[dict[str, Any]] = []
 
@@ -211,7 +269,7 @@ class _OtpBudgetSpent(Exception):
     pass
 
 
-def _accept_valid(otp: _Otp, totp: pyotp.TOTP) -> tuple[str, httpx.Response]:
+def _accept_valid(otp: _Otp, totp: Totp) -> tuple[str, httpx.Response]:
     """Submit a currently valid code. The service refuses any step at or before the last one
     it accepted, so a run seconds after another (whose code used this step) tries the next
     step, and failing that waits for the following step to come within the window."""
@@ -227,10 +285,21 @@ def _accept_valid(otp: _Otp, totp: pyotp.TOTP) -> tuple[str, httpx.Response]:
     return code, response
 
 
+def _short_secret(totp: Totp) -> str | None:
+    if totp.secret_bits >= RECOMMENDED_BITS:
+        return None
+    return (
+        f"the TOTP secret is {totp.secret_bits} bits; RFC 4226 asks for at least "
+        f"{RECOMMENDED_BITS} (160 recommended)"
+    )
+
+
 @verdict
 def otp_flow(t: Target) -> Verdict:
     totp = totp_for(t)
+    t.route("otp_verify")
     otp = _Otp(t, fresh_session(t))
+    problems = [p for p in (_short_secret(totp),) if p]
     try:
         code, accepted = _accept_valid(otp, totp)
         if accepted.status_code != 200:
@@ -256,6 +325,14 @@ def otp_flow(t: Target) -> Verdict:
         return errored(
             f"{otp.route} answered 429 within a fresh session's first attempts", attempts=otp.log
         )
+    except ServiceFault as fault:
+        raise ServiceFault("; ".join([*problems, fault.summary]), **fault.evidence) from None
+    if problems:
+        return failed(
+            "; ".join(problems) + " (the flow itself worked: valid code accepted, reused and "
+            "invalid codes refused)",
+            attempts=otp.log,
+        )
     return passed(
         "a valid TOTP was accepted (200); the same code again and an invalid code "
         "were refused (401)",
@@ -264,12 +341,18 @@ def otp_flow(t: Target) -> Verdict:
 
 
 CHECKS: tuple[CheckSpec, ...] = (
-    CheckSpec("auth.jwt_flow", "functional", "JWT login, expiry, refresh, scope", jwt_flow),
+    CheckSpec(
+        "auth.jwt_flow",
+        "functional",
+        "JWT login, expiry, refresh, scope",
+        jwt_flow,
+        timeout_s=20.0 + 2 * MAX_LOGIN_WAIT_S,
+    ),
     CheckSpec(
         "auth.otp_flow",
         "functional",
         "TOTP accepted once, wrong code refused",
         otp_flow,
-        timeout_s=75.0,
+        timeout_s=75.0 + MAX_LOGIN_WAIT_S,
     ),
 )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import httpx
 
-from checks.catalog._util import create_item, delete_quietly, item_url, json_body, unique_tag
+from checks.catalog._util import create, created_id, delete_quietly, item_url, unique_tag
 from checks.engine.hooks import Drill, DrillFault, drill
 from checks.engine.outcome import Verdict, errored, passed
 from checks.engine.registry import CheckSpec
@@ -61,8 +61,8 @@ def poll_until(d: Drill, probe: Callable[[], bool], limit_s: float) -> tuple[flo
 def redis_outage(t: Target, d: Drill) -> Verdict:
     headers = t.auth_headers()
     tag = unique_tag("chaos")
-    created = create_item(t, headers, name=tag, tags=[tag])
-    item_id = (json_body(created) or {}).get("id") if created.status_code == 201 else None
+    created = create(t, headers, tag)
+    item_id = created_id(t, created)
     if item_id is None:
         return errored(f"could not create an item to read (answered {created.status_code})")
     try:
@@ -85,7 +85,7 @@ def redis_outage(t: Target, d: Drill) -> Verdict:
         d.hook("redis_up")
         recovery_s, probes = poll_until(
             d,
-            lambda: _ok(_status(t, url, headers)) and _ok(_status(t, t.url(t.profile.paths.ready))),
+            lambda: _ok(_status(t, url, headers)) and _ok(_status(t, t.route("ready"))),
             RECOVERY_DEADLINE_S,
         )
         d.event("recovered" if recovery_s is not None else "not recovered", probes=probes)
@@ -122,7 +122,7 @@ def redis_outage(t: Target, d: Drill) -> Verdict:
 
 @drill("chaos.db_readiness", hooks=("db_down",), restore=("db_up",))
 def db_readiness(t: Target, d: Drill) -> Verdict:
-    ready = t.url(t.profile.paths.ready)
+    ready = t.route("ready")
     route = f"GET {t.profile.paths.ready}"
     before = _status(t, ready)
     if not _ok(before):

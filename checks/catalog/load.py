@@ -62,8 +62,11 @@ def judge_host(t: Target, url: str, forbidden: Any) -> None:
 
 
 def cache_counters(t: Target) -> dict[str, float] | None:
-    """Summed cache hit and miss counters from /metrics, or None when there are none."""
-    response = t.http.get(t.url(t.profile.paths.metrics))
+    """Summed cache hit and miss counters from /metrics, or None when there are none (or no
+    metrics route: only load.cache_hit_ratio needs them, never the load test itself)."""
+    if not t.profile.paths.metrics:
+        return None
+    response = t.http.get(t.route("metrics"))
     if response.status_code != 200:
         return None
     totals = {"hits": 0.0, "misses": 0.0}
@@ -202,6 +205,7 @@ def _needs_rate(t: Target) -> None:
 def _needs_cache_target(t: Target) -> None:
     if t.profile.load.cache_hit_target is None:
         raise MissingSetting("load.cache_hit_target", "the hit ratio the cache must reach")
+    t.route("metrics")  # the ratio is read from the service's /metrics counters
     _needs_rate(t)
 
 

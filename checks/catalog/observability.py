@@ -19,7 +19,7 @@ from checks.engine.target import Target
 
 @verdict
 def request_id(t: Target) -> Verdict:
-    url = t.url(t.profile.paths.health)
+    url = t.url(t.profile.paths.probe_path())
     sent = f"preflight-{secrets.token_hex(8)}"
     plain = [t.http.get(url), t.http.get(url)]
     echoed = t.http.get(url, headers={"X-Request-ID": sent})
@@ -28,6 +28,7 @@ def request_id(t: Target) -> Verdict:
         "generated": generated,
         "sent": sent,
         "echoed": echoed.headers.get("X-Request-ID"),
+        "responses": [exchange(r, "X-Request-ID", body=False) for r in [*plain, echoed]],
     }
     if not all(generated):
         return failed("a response to a request without X-Request-ID carried none", **evidence)
@@ -92,9 +93,10 @@ def _parse(text: str) -> list[Metric] | str:
 
 @verdict
 def metrics(t: Target) -> Verdict:
+    url = t.route("metrics")
     # Provoke a 404 first so a counter by status has an error sample to show.
     t.http.get(t.url(f"/preflight-no-such-route-{secrets.token_hex(4)}"))
-    response = t.http.get(t.url(t.profile.paths.metrics))
+    response = t.http.get(url)
     route = f"GET {t.profile.paths.metrics}"
     if response.status_code != 200:
         return failed(
@@ -120,7 +122,7 @@ def metrics(t: Target) -> Verdict:
         )
         if not found[key]
     ]
-    evidence = {"families": len(families), **found}
+    evidence = {"families": len(families), **found, "response": exchange(response, body=False)}
     if missing:
         return failed(f"{route} lacks {', '.join(missing)}", **evidence)
     return passed(

@@ -27,7 +27,7 @@ MIN_SHARE_TOLERANCE = 0.02
 def _version(t: Target) -> tuple[str | None, int | None, float]:
     started = time.monotonic()
     try:
-        response = t.http.get(t.url(t.profile.paths.version), timeout=5.0)
+        response = t.http.get(t.route("version"), timeout=5.0)
     except (httpx.TimeoutException, httpx.TransportError):
         return None, None, (time.monotonic() - started) * 1000
     return response.headers.get("X-App-Version"), response.status_code, response_ms(response)

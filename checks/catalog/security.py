@@ -14,12 +14,13 @@ import httpx
 
 from checks.catalog._util import (
     ServiceFault,
-    bearer,
+    create_body,
     exchange,
     retry_after_valid,
     verdict,
 )
 from checks.catalog.auth import fresh_session, invalid_code, totp_for
+from checks.engine.login import MAX_LOGIN_WAIT_S
 from checks.engine.outcome import MissingSetting, Verdict, failed, passed
 from checks.engine.registry import CheckSpec
 from checks.engine.target import Target
@@ -62,43 +63,69 @@ def _until_429(
     )
 
 
+def _random_user(t: Target) -> str:
+    """A random, non-existent user, so the probe user is never locked out by this check; an
+    e-mail at the probe's own domain when the probe logs in with an e-mail."""
+    name = f"preflight-ratelimit-{secrets.token_hex(6)}"
+    probe = t.profile.auth.username or ""
+    return f"{name}@{probe.rsplit('@', 1)[1]}" if "@" in probe else name
+
+
 def _probe_logins(t: Target) -> dict[str, Any]:
-    # A random, non-existent user: the probe user must never be locked out by this check.
-    username = f"preflight-ratelimit-{secrets.token_hex(6)}"
-    password = secrets.token_urlsafe(12)
+    username, password = _random_user(t), secrets.token_urlsafe(12)
     return _until_429(
         lambda: t.login(username=username, password=password),
         t.profile.limits.login_attempts,
         f"POST {t.profile.paths.login} (wrong password)",
-        {401},
+        set(t.profile.status.bad_credentials),
     )
 
 
-def _probe_otp(t: Target) -> dict[str, Any]:
-    totp = totp_for(t)
-    # A session of its own, so the attempts spent here cost no other check anything.
-    headers = bearer(fresh_session(t))
-    url = t.url(t.profile.paths.otp_verify)
-    return _until_429(
-        lambda: t.http.post(url, headers=headers, json={"code": invalid_code(totp, time.time())}),
-        t.profile.limits.otp_attempts,
-        f"POST {t.profile.paths.otp_verify} (wrong code)",
-        {401},
-    )
+class _OtpProbe:
+    """The OTP half: its session is opened before the login burst (a service that limits
+    logins per address would refuse it afterwards), its attempts sent after."""
+
+    def __init__(self, t: Target) -> None:
+        self.t = t
+        self.totp = totp_for(t)
+        self.url = t.route("otp_verify")
+        # A session of its own, so the attempts spent here cost no other check anything.
+        self.headers = t.header_for(fresh_session(t))
+
+    def run(self) -> dict[str, Any]:
+        return _until_429(
+            lambda: self.t.http.post(
+                self.url,
+                headers=self.headers,
+                json={"code": invalid_code(self.totp, time.time())},
+            ),
+            self.t.profile.limits.otp_attempts,
+            f"POST {self.t.profile.paths.otp_verify} (wrong code)",
+            {401},
+        )
 
 
 @verdict
 def rate_limit(t: Target) -> Verdict:
-    logins = _probe_logins(t)
+    auth = t.profile.auth
+    if not auth.logs_in_at_service:
+        raise MissingSetting(
+            "paths.login", f"the service has no login of its own (auth.style = {auth.style})"
+        )
+    t.route("login")
     try:
-        otp = _probe_otp(t)
+        otp_probe: _OtpProbe | None = _OtpProbe(t)
     except MissingSetting as missing:
+        otp_probe, otp_missing = None, missing
+    logins = _probe_logins(t)
+    if otp_probe is None:
         # Logins were judged; say plainly that OTP was not, and why.
         return passed(
             f"logins got 429 with Retry-After after {len(logins['statuses']) - 1} attempts; "
-            f"OTP attempts not probed: missing setting {missing.setting}",
+            f"OTP attempts not probed: missing setting {otp_missing.setting}",
             logins=logins,
         )
+    otp = otp_probe.run()
     return passed(
         f"logins got 429 with Retry-After after {len(logins['statuses']) - 1} attempts, "
         f"OTP verification after {len(otp['statuses']) - 1}",
@@ -117,10 +144,10 @@ def _cors_requests(t: Target, origin: str) -> list[httpx.Response]:
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type",
     }
-    return [
-        t.http.get(t.url(t.profile.paths.health), headers={"Origin": origin}),
-        t.http.options(t.url(t.profile.paths.items), headers=preflight_headers),
-    ]
+    answers = [t.http.get(t.url(t.profile.paths.probe_path()), headers={"Origin": origin})]
+    if t.profile.paths.items:
+        answers.append(t.http.options(t.route("items"), headers=preflight_headers))
+    return answers
 
 
 def _acao(response: httpx.Response) -> str | None:
@@ -134,7 +161,7 @@ def cors(t: Target) -> Verdict:
     evidence: dict[str, Any] = {"foreign_origin": foreign}
     problems: list[str] = []
     answers = _cors_requests(t, foreign)
-    evidence["foreign"] = [exchange(r, *shown, body=False) for r in answers]
+    evidence["responses"] = [exchange(r, *shown, body=False) for r in answers]
     for r in answers:
         if _acao(r) is not None:
             problems.append(
@@ -145,7 +172,7 @@ def cors(t: Target) -> Verdict:
     if allowed:
         answers = _cors_requests(t, allowed)
         evidence["allowed_origin"] = allowed
-        evidence["allowed"] = [exchange(r, *shown, body=False) for r in answers]
+        evidence["responses"] += [exchange(r, *shown, body=False) for r in answers]
         for r in answers:
             if _acao(r) == "*":
                 problems.append(
@@ -223,9 +250,9 @@ def tls(t: Target) -> Verdict:
     if not settings.https_url:
         raise MissingSetting("tls.https_url", "needed to check HTTPS and HSTS")
     verify = str(settings.ca_file) if settings.ca_file else None
-    health = t.profile.paths.health
-    secure = t.http.get(_url_with(settings.https_url, health), verify=verify)
-    plain = t.http.get(_url_with(plain_http_url(t), health))
+    probe = t.profile.paths.probe_path()
+    secure = t.http.get(_url_with(settings.https_url, probe), verify=verify)
+    plain = t.http.get(_url_with(plain_http_url(t), probe))
     problems = [
         p for p in (_hsts_problem(secure, settings.min_hsts_max_age), _redirect_problem(plain)) if p
     ]
@@ -272,7 +299,7 @@ def _header_problems(response: httpx.Response) -> list[str]:
 def headers(t: Target) -> Verdict:
     # A success and an error: headers set only by happy-path views would miss the latter.
     unknown = f"/preflight-no-such-route-{secrets.token_hex(4)}"
-    answers = [t.http.get(t.url(t.profile.paths.health)), t.http.get(t.url(unknown))]
+    answers = [t.http.get(t.url(t.profile.paths.probe_path())), t.http.get(t.url(unknown))]
     evidence = {"responses": [exchange(r, *SECURITY_HEADERS, body=False) for r in answers]}
     missing = [
         f"{r.request.url.path} ({r.status_code}) lacks {', '.join(p)}"
@@ -282,7 +309,9 @@ def headers(t: Target) -> Verdict:
     if missing:
         return failed("; ".join(missing), **evidence)
     return passed(
-        "CSP, frame protection, nosniff and Referrer-Policy present on a 200 and a 404", **evidence
+        "CSP, frame protection, nosniff and Referrer-Policy present on "
+        + " and ".join(f"{r.request.url.path} ({r.status_code})" for r in answers),
+        **evidence,
     )
 
 
@@ -296,11 +325,19 @@ UPLOAD_TRIES = 3
 _RESET_ERRORS = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
-def _post_oversized(t: Target, body: bytes) -> httpx.Response:
+def _upload_route(t: Target) -> tuple[str, str]:
+    """Where to send the oversized body: the collection, else the login."""
+    for name in ("items", "login"):
+        if getattr(t.profile.paths, name):
+            return t.route(name), getattr(t.profile.paths, name)
+    raise MissingSetting("paths.items", "a route that takes a request body")
+
+
+def _post_oversized(t: Target, url: str, body: bytes) -> httpx.Response:
     for attempt in range(1, UPLOAD_TRIES + 1):
         try:
             return t.http.post(
-                t.url(t.profile.paths.items),
+                url,
                 content=body,
                 headers={"Content-Type": "application/json"},
             )
@@ -315,13 +352,14 @@ def request_limits(t: Target) -> Verdict:
     limit = t.profile.limits.body_bytes
     # Valid JSON just over the limit, sent without a token: a limit enforced before auth and
     # parsing answers 413; no item can be created, whatever the service does.
+    url, path = _upload_route(t)
     filler = "x" * (limit + 1024)
-    body = json.dumps({"name": filler, "tags": []}).encode()
-    response = _post_oversized(t, body)
+    body = json.dumps(create_body(t, filler)).encode()
+    response = _post_oversized(t, url, body)
     evidence = {"body_bytes_sent": len(body), "limit": limit, "response": exchange(response)}
     if response.status_code != 413:
         return failed(
-            f"a {len(body)}-byte body (limit {limit}) to POST {t.profile.paths.items} answered "
+            f"a {len(body)}-byte body (limit {limit}) to POST {path} answered "
             f"{response.status_code}, expected 413",
             **evidence,
         )
@@ -334,7 +372,7 @@ CHECKS: tuple[CheckSpec, ...] = (
         "functional",
         "Logins and OTP attempts are rate limited (429 + Retry-After)",
         rate_limit,
-        timeout_s=60.0,
+        timeout_s=60.0 + MAX_LOGIN_WAIT_S,
         isolated=True,
     ),
     CheckSpec("security.cors", "http", "CORS refuses foreign origins", cors),

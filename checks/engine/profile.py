@@ -7,16 +7,15 @@ by ``*_env`` are read from the environment at load time so a run never starts ha
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from checks.engine.auth_settings import AuthSettings, parse_auth
 from checks.engine.drill_settings import (
     AlertSettings,
     HooksSettings,
@@ -27,10 +26,18 @@ from checks.engine.drill_settings import (
     parse_load,
     parse_rollout,
 )
-from checks.engine.fields import ProfileError, secret
+from checks.engine.fields import ProfileError
 from checks.engine.fields import text as _text
 from checks.engine.mongo_settings import MongoSettings, parse_mongo
 from checks.engine.repo_settings import RepoSettings, parse_repo
+from checks.engine.resource_settings import (
+    ResourceSettings,
+    StatusSettings,
+    parse_resource,
+    parse_status,
+)
+
+__all__ = ["AuthSettings", "Profile", "ProfileError", "load_profile", "parse_profile"]
 
 RESERVED_SECTIONS: tuple[str, ...] = ()  # every section is typed now
 _SECRET_WORDS = ("pass", "secret", "token", "key", "auth", "uri", "header", "cookie")
@@ -41,16 +48,6 @@ REDACTED = "***"
 class ServiceSettings:
     name: str
     base_url: str
-
-
-@dataclass(frozen=True)
-class AuthSettings:
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    otp_secret: str | None = field(default=None, repr=False)
-    read_scope: str = "items:read"
-    write_scope: str = "items:write"
-    max_token_lifetime_s: int = 900
 
 
 @dataclass(frozen=True)
@@ -66,6 +63,13 @@ class PathSettings:
     otp_verify: str = "/auth/otp/verify"
     items: str = "/items"
     legacy_items: str = "/v0/items"
+    # Where the header, CORS and request-id checks knock; None: health, else openapi, else /.
+    probe: str | None = None
+    # A GET route that refuses requests without a valid token; None: items.
+    protected: str | None = None
+
+    def probe_path(self) -> str:
+        return self.probe or self.health or self.openapi or "/"
 
 
 @dataclass(frozen=True)
@@ -100,12 +104,14 @@ class HttpSettings:
 @dataclass(frozen=True, repr=False)
 class Profile:
     service: ServiceSettings
-    auth: AuthSettings = AuthSettings()
+    auth: AuthSettings = AuthSettings()  # noqa: RUF009 - frozen; auth_settings.py
     paths: PathSettings = PathSettings()
     limits: LimitSettings = LimitSettings()
     tls: TlsSettings = TlsSettings()
     cors: CorsSettings = CorsSettings()
     http: HttpSettings = HttpSettings()
+    resource: ResourceSettings = ResourceSettings()  # noqa: RUF009 - frozen
+    status: StatusSettings = StatusSettings()  # noqa: RUF009 - frozen; resource_settings.py
     # Reserved for the load/chaos, database, drill and repository checks; validated there.
     load: LoadSettings = LoadSettings()  # noqa: RUF009 - frozen; drill_settings.py
     mongo: MongoSettings = MongoSettings()  # noqa: RUF009 - frozen; mongo_settings.py
@@ -117,7 +123,7 @@ class Profile:
     def redacted(self) -> dict[str, Any]:
         """The profile as plain data with every secret replaced, safe to log or show."""
         data = asdict(self)
-        for name in ("password", "otp_secret"):
+        for name in AuthSettings.SECRETS:
             if data["auth"][name] is not None:
                 data["auth"][name] = REDACTED
         if data["tls"]["ca_file"] is not None:
@@ -133,6 +139,18 @@ class Profile:
 
     def __repr__(self) -> str:
         return f"Profile({self.redacted()!r})"
+
+    def secret_values(self) -> list[str]:
+        """Every secret value this profile holds (probe password, OTP secret, client secret,
+        static token, MongoDB URI, repository and hooks tokens): what the scrubbing boundary
+        removes from anything a run records."""
+        found = [
+            *self.auth.secret_values(),
+            self.mongo.uri,
+            self.repo.token,
+            *(value for action in self.hooks.actions.values() for value in action.headers.values()),
+        ]
+        return sorted({value for value in found if value}, key=lambda v: (-len(v), v))
 
 
 def _redact_tree(value: Any, key: str = "") -> Any:
@@ -196,29 +214,14 @@ def _seconds(dotted: str, value: Any) -> float:
     return float(value)
 
 
-def _base32(dotted: str, value: Any) -> str:
-    text = _text(dotted, value).replace(" ", "").upper()
-    try:
-        base64.b32decode(text + "=" * (-len(text) % 8))
-    except (binascii.Error, ValueError) as exc:
-        raise ProfileError(dotted, "must be a base32 TOTP secret") from exc
-    return text
-
-
 Validator = Callable[[str, Any], Any]
 
 _SECTIONS: dict[str, tuple[type, dict[str, Validator]]] = {
     "service": (ServiceSettings, {"name": _text, "base_url": _http_url}),
-    "auth": (
-        AuthSettings,
-        {
-            "username": _text,
-            "read_scope": _text,
-            "write_scope": _text,
-            "max_token_lifetime_s": _int_between(1, 86400),
-        },
+    "paths": (
+        PathSettings,
+        {f.name: _route if f.name == "probe" else _offered_route for f in fields(PathSettings)},
     ),
-    "paths": (PathSettings, {f.name: _offered_route for f in fields(PathSettings)}),
     "limits": (
         LimitSettings,
         {
@@ -247,10 +250,7 @@ _SECTIONS: dict[str, tuple[type, dict[str, Validator]]] = {
     ),
 }
 # Keys handled by hand (secrets, files); they are valid but not in the validator tables.
-_SPECIAL_KEYS = {
-    "auth": {"password", "password_env", "otp_secret", "otp_secret_env"},
-    "tls": {"ca_file"},
-}
+_SPECIAL_KEYS = {"tls": {"ca_file"}}
 
 
 def _section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -271,12 +271,6 @@ def _validated(name: str, table: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _password(dotted: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ProfileError(dotted, "must be a non-empty string")
-    return value
-
-
 def parse_profile(
     text: str,
     *,
@@ -294,7 +288,7 @@ def parse_profile(
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError("profile", f"invalid TOML: {exc}") from exc
     known = set(_SECTIONS) | set(RESERVED_SECTIONS) | {"mongo", "repo"}
-    known |= {"load", "hooks", "alerts", "rollout"}
+    known |= {"load", "hooks", "alerts", "rollout", "auth", "resource", "status"}
     for name in data:
         if name not in known:
             raise ProfileError(name, "unknown section")
@@ -311,9 +305,6 @@ def parse_profile(
             raise ProfileError(name, "must be a table")
         reserved[name] = value
 
-    auth = _validated("auth", tables["auth"])
-    auth["password"] = secret(tables["auth"], "auth", "password", env, _password)
-    auth["otp_secret"] = secret(tables["auth"], "auth", "otp_secret", env, _base32)
     tls = _validated("tls", tables["tls"])
     if "ca_file" in tables["tls"]:
         tls["ca_file"] = _ca_file(tables["tls"]["ca_file"], base_dir, check_files)
@@ -321,12 +312,14 @@ def parse_profile(
     rollout = parse_rollout(data.get("rollout", {}))
     return Profile(
         service=ServiceSettings(**_validated("service", tables["service"])),
-        auth=AuthSettings(**auth),
+        auth=parse_auth(data.get("auth", {}), env),
         paths=PathSettings(**_validated("paths", tables["paths"])),
         limits=LimitSettings(**_validated("limits", tables["limits"])),
         tls=TlsSettings(**tls),
         cors=CorsSettings(**_validated("cors", tables["cors"])),
         http=HttpSettings(**_validated("http", tables["http"])),
+        resource=parse_resource(data.get("resource", {})),
+        status=parse_status(data.get("status", {})),
         mongo=parse_mongo(data.get("mongo", {}), env),
         repo=parse_repo(data.get("repo"), env=env, base_dir=base_dir, check_files=check_files),
         load=parse_load(data.get("load", {})),

@@ -22,7 +22,7 @@ import httpx
 from checks.engine.http import DestinationRefused, ResponseTooLarge
 from checks.engine.outcome import MissingSetting, Outcome, Status, Verdict
 from checks.engine.registry import CheckSpec
-from checks.engine.target import Target
+from checks.engine.target import LoginFailed, Target
 
 DEFAULT_CONCURRENCY = 4
 
@@ -48,6 +48,9 @@ def outcome_for_exception(key: str, exc: BaseException, duration_ms: int) -> Out
         summary = f"network error: {exc}"
     elif isinstance(exc, ResponseTooLarge):
         summary = str(exc)
+    elif isinstance(exc, LoginFailed):  # the probe's own login: never a verdict on the service
+        summary = exc.summary
+        evidence.update(exc.evidence)
     else:
         summary = f"{type(exc).__name__}: {exc}"
     return Outcome(key, Status.ERROR, summary, evidence, duration_ms)

@@ -52,7 +52,7 @@ def test_offered_routes_are_still_required(healthy: RunningReferenceService) -> 
     target = target_for(healthy, extra=UNOFFERED + 'items = "/things"\n')
     outcome = run_key(target, "api.openapi")
     assert outcome.status == Status.FAIL
-    assert "GET /things, POST /things, GET /things/{}" in outcome.summary
+    assert "GET /things, POST /things, GET /things/{id}" in outcome.summary
 
 
 def test_a_check_needing_an_unoffered_route_skips_instead_of_probing_the_root(
