@@ -162,11 +162,16 @@ def update_body(t: Target, marker: str) -> Any:
     return render(t.profile.resource.update_template(), {"marker": marker})
 
 
+def answered_item(t: Target, response: httpx.Response) -> Any:
+    """The item in a one-item answer (create, read, update): at ``resource.item_envelope``."""
+    return find_path(json_body(response), t.profile.resource.item_envelope)
+
+
 def created_id(t: Target, response: httpx.Response) -> Any:
-    """The new item's id (at ``resource.id_path``) in a create answer, or None."""
+    """The new item's id (at ``resource.id_path`` in the item) in a create answer, or None."""
     if response.status_code not in t.profile.status.created:
         return None
-    value = find_path(json_body(response), t.profile.resource.id_path)
+    value = find_path(answered_item(t, response), t.profile.resource.id_path)
     return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
@@ -191,9 +196,11 @@ def expect_created(t: Target, response: httpx.Response, what: str) -> Any:
     expect_status(response, t.profile.status.created, what)
     item_id = created_id(t, response)
     if item_id is None:
+        res = t.profile.resource
+        where = f"{res.item_envelope}.{res.id_path}" if res.item_envelope else res.id_path
         raise ServiceFault(
-            f"{what} answered {response.status_code} without an id at "
-            f"resource.id_path = {t.profile.resource.id_path!r}",
+            f"{what} answered {response.status_code} without an id at {where!r} "
+            "(resource.item_envelope, resource.id_path)",
             response=exchange(response),
         )
     return item_id

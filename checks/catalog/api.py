@@ -13,6 +13,7 @@ import httpx
 
 from checks.catalog._util import (
     ServiceFault,
+    answered_item,
     create,
     created_id,
     delete_quietly,
@@ -96,11 +97,8 @@ def _burst(t: Target, headers: dict[str, str], tag: str, count: int) -> dict[Any
 
 
 def _created_item(t: Target, response: httpx.Response) -> dict[str, Any]:
-    """The created item as the listing shows it: the object that holds the id."""
-    body = json_body(response)
-    path = t.profile.resource.id_path.rsplit(".", 1)
-    holder = find_path(body, path[0]) if len(path) == 2 else body
-    return holder if isinstance(holder, dict) else {}
+    item = answered_item(t, response)
+    return item if isinstance(item, dict) else {}
 
 
 def _disturb(t: Target, headers: dict[str, str], walk: _Walk, tag: str) -> None:

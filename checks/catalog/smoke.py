@@ -8,6 +8,7 @@ import httpx
 
 from checks.catalog._util import (
     ServiceFault,
+    answered_item,
     create_body,
     delete_quietly,
     exchange,
@@ -78,7 +79,7 @@ def crud_cycle(t: Target) -> Verdict:
         missing = [
             path
             for path in (t.profile.resource.created_at_path,)
-            if path and find_path(json_body(created), path, ...) is ...
+            if path and find_path(answered_item(t, created), path, ...) is ...
         ]
         if missing:
             raise ServiceFault(

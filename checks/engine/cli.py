@@ -1,4 +1,4 @@
-"""``preflight check``: run checks from a profile file and report (the CLI contract).
+"""``preflight check`` and ``preflight discover`` (the CLI contract, check-catalog.md).
 
 The Django management command is a thin wrapper around :func:`main`, which takes its
 registry, policy and streams as arguments so it is testable without Django or a subprocess.
@@ -16,8 +16,11 @@ import os
 from collections.abc import Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from typing import TextIO
+from urllib.parse import urlsplit
 
-from checks.engine.http import DestinationPolicy
+from checks.engine.discover import Credentials, DiscoveryFailed, LoginNotConfirmed, discover
+from checks.engine.draft import render_toml
+from checks.engine.http import DestinationPolicy, shared_client
 from checks.engine.outcome import Outcome, Status
 from checks.engine.profile import ProfileError, load_profile
 from checks.engine.registry import CheckSpec, UnknownCheck, UnknownStep, select_specs
@@ -36,6 +39,18 @@ def build_parser(prog: str = "preflight") -> argparse.ArgumentParser:
     check.add_argument("--steps", type=_csv, default=None, help="comma-separated steps")
     check.add_argument("--concurrency", type=int, default=None, help="checks run at once")
     check.add_argument("--json", action="store_true", help="print one JSON document")
+    found = commands.add_parser(
+        "discover", help="draft a profile from the service's OpenAPI document (TOML on stdout)"
+    )
+    found.add_argument("--base-url", required=True, help="the service's staging URL")
+    found.add_argument("--openapi-url", help="the OpenAPI document (default: the usual places)")
+    found.add_argument("--username", help="probe user (or client id) to confirm the login with")
+    found.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="variable holding the password (or API key, or client secret)",
+    )
+    found.add_argument("--otp-secret-env", metavar="VAR", help="variable holding the TOTP secret")
     return parser
 
 
@@ -72,6 +87,8 @@ def main(
             args = build_parser(prog).parse_args(list(argv))
     except SystemExit as exc:
         return EXIT_OK if exc.code in (0, None) else EXIT_UNUSABLE
+    if args.command == "discover":
+        return discover_main(args, policy=policy, stdout=stdout, stderr=stderr, env=env)
 
     try:
         profile = load_profile(args.profile, env=env)
@@ -104,6 +121,47 @@ def main(
     if code == EXIT_UNUSABLE:
         stderr.write("error: every selected check was skipped; nothing could run\n")
     return code
+
+
+def discover_main(
+    args: argparse.Namespace,
+    *,
+    policy: DestinationPolicy,
+    stdout: TextIO,
+    stderr: TextIO,
+    env: Mapping[str, str],
+) -> int:
+    """``preflight discover``: 0 with the profile on stdout; 2 when the service cannot be
+    reached or publishes no OpenAPI document (or the arguments are unusable); 1 when a draft
+    was made but logging in with the given credentials did not work (the draft is printed)."""
+    base_url = str(args.base_url)
+    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
+        stderr.write(f"error: --base-url must be an http(s) URL, not {base_url!r}\n")
+        return EXIT_UNUSABLE
+    credentials = Credentials(username=args.username, password_env=args.password_env)
+    for flag, variable, attribute in (
+        ("--password-env", args.password_env, "password"),
+        ("--otp-secret-env", args.otp_secret_env, "otp_secret"),
+    ):
+        if variable is None:
+            continue
+        if not env.get(variable):
+            stderr.write(f"error: {flag}: environment variable {variable} is not set\n")
+            return EXIT_UNUSABLE
+        setattr(credentials, attribute, env[variable])
+    credentials.otp_secret_env = args.otp_secret_env
+    client = shared_client(policy)
+    try:
+        draft = discover(client, base_url, openapi_url=args.openapi_url, credentials=credentials)
+    except DiscoveryFailed as exc:
+        stderr.write(f"error: {exc}\n")
+        return EXIT_UNUSABLE
+    except LoginNotConfirmed as exc:
+        stdout.write(exc.draft_toml)
+        stderr.write(f"error: the draft above did not log in: {exc.why}\n")
+        return EXIT_FAILED
+    stdout.write(render_toml(draft))
+    return EXIT_OK
 
 
 def render_table(service: str, outcomes: Sequence[Outcome]) -> str:

@@ -26,7 +26,8 @@ DEFAULT_PATCH_BODY: Mapping[str, Any] = {"name": "${marker}"}
 @dataclass(frozen=True)
 class ResourceSettings:
     item_path: str | None = None  # None: paths.items + "/{id}"
-    id_path: str = "id"
+    item_envelope: str = ""  # where the item sits in one-item answers ("article"); "": the body
+    id_path: str = "id"  # in the item
     create_body: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_CREATE_BODY))
     update_method: str = "PATCH"
     update_body: Mapping[str, Any] | None = None  # None: {name} for PATCH, create_body for PUT
@@ -99,6 +100,7 @@ def _optional_path(dotted: str, value: Any) -> str:
 
 _RESOURCE: dict[str, Any] = {
     "item_path": _item_path,
+    "item_envelope": _optional_path,
     "id_path": json_path,
     "create_body": _body,
     "update_method": _choice(UPDATE_METHODS),
