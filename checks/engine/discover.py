@@ -469,18 +469,20 @@ class _Example:
         props = self.doc.properties(schema)
         required = [k for k in schema.get("required") or [] if k in props]
         wanted = list(required)
-        if not any(props[k].get("type") == "string" for k in required):
-            extra = next(
-                (k for k in _MARKER_FIELDS if props.get(k, {}).get("type") == "string"), None
-            )
-            if extra:
-                wanted.append(extra)
+        if not any(self._takes_marker(props[k]) for k in required):
+            texts = [k for k in _MARKER_FIELDS if self._takes_marker(props.get(k, {}))]
+            if texts:
+                wanted.append(texts[0])
         out: dict[str, Any] = {}
         for key in sorted(wanted, key=lambda k: k not in _MARKER_FIELDS):
             value = self.build(props[key], depth + 1)
             if value is not None:
                 out[key] = value
         return out
+
+    @staticmethod
+    def _takes_marker(schema: dict[str, Any]) -> bool:
+        return schema.get("type") == "string" and not schema.get("format") and "enum" not in schema
 
     def _string(self, schema: dict[str, Any]) -> str:
         formats = {

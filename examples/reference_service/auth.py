@@ -139,6 +139,13 @@ class TokenService:
             del self._refresh[key]
 
 
+class _EnrolledTotp(pyotp.TOTP):
+    """pyotp refuses secrets under 112 bits; secrets enrolled before that (80-bit ones were
+    common) still verify here, so a client can judge such a secret rather than crash on it."""
+
+    min_secret_length_bits = 80
+
+
 class OtpVerifier:
     """RFC 6238 TOTP (6 digits, 30 s) accepting one step of clock drift either way.
 
@@ -147,7 +154,7 @@ class OtpVerifier:
     """
 
     def __init__(self, secret: str, *, allow_reuse: bool = False) -> None:
-        self._totp = pyotp.TOTP(secret)
+        self._totp = _EnrolledTotp(secret)
         self._allow_reuse = allow_reuse
         self._lock = threading.Lock()
         self._last_step: dict[str, int] = {}
