@@ -21,6 +21,16 @@ class ProfileForm(forms.Form):
     otp_secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False), label="OTP secret"
     )
+    auth_token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="Static token or API key (auth.style static)",
+    )
+    client_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        label="OAuth2 client secret (auth.style client_credentials)",
+    )
     repo_token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),

@@ -91,6 +91,8 @@ def profile_edit(request: HttpRequest, slug: str) -> HttpResponse:
                     new_secrets={
                         "password": data["password"],
                         "otp_secret": data["otp_secret"],
+                        "auth_token": data["auth_token"],
+                        "client_secret": data["client_secret"],
                         "repo_token": data["repo_token"],
                         "mongo_uri": data["mongo_uri"],
                         "hooks_token": data["hooks_token"],

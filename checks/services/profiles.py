@@ -25,8 +25,10 @@ SECRET_FIELDS = {
     "repo_token": ("repo", "token_env"),
     "mongo_uri": ("mongo", "uri_env"),
     "hooks_token": ("hooks", "token_env"),  # hook headers use it as ${token}
+    "auth_token": ("auth", "token_env"),  # auth.style = "static": the token or API key
+    "client_secret": ("auth", "client_secret_env"),  # auth.style = "client_credentials"
 }
-_LITERAL = {"password", "otp_secret"}
+_LITERAL = {"password", "otp_secret", "token", "client_secret"}
 
 
 def _env_name(name: str) -> str:

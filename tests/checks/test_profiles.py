@@ -100,3 +100,25 @@ def test_saving_a_profile_schedules_a_nightly_validation(service) -> None:
     _save(service, schedule_enabled=False, schedule_cron="30 4 * * 1")
     task.refresh_from_db()
     assert not task.enabled and task.crontab.hour == "4"
+
+
+def test_a_static_token_and_a_client_secret_are_stored_encrypted(service) -> None:
+    toml = TOML.replace('username = "probe"\n', 'style = "static"\nheader = "X-API-Key"\n')
+    profile = _save(service, toml=toml, new_secrets={"auth_token": "k3y-123456"})
+    stored = StagingProfile.objects.get(pk=profile.pk)
+    assert "k3y-123456" not in str(stored.secrets) and "k3y-123456" not in stored.toml
+    engine = profiles.engine_profile(stored)
+    assert engine.auth.token == "k3y-123456" and "k3y-123456" in engine.secret_values()
+    toml = TOML.replace(
+        'username = "probe"\n',
+        'style = "client_credentials"\nclient_id = "svc"\ntoken_url = "https://idp.test/token"\n',
+    )
+    profile = _save(service, toml=toml, new_secrets={"client_secret": "cl13nt-s3cret"})
+    assert profiles.engine_profile(profile).auth.client_secret == "cl13nt-s3cret"
+
+
+@pytest.mark.parametrize("key", ["token", "client_secret_env"])
+def test_new_secrets_are_refused_in_the_toml(service, key) -> None:
+    with pytest.raises(ProfileError) as info:
+        _save(service, toml=TOML + f'{key} = "x"\n')
+    assert info.value.field == f"auth.{key}"

@@ -263,3 +263,13 @@ def test_a_failing_restore_hook_turns_the_verdict_into_an_error(healthy) -> None
         healthy.base_url + "/__drill/db", json={"state": "up"}, headers=healthy.drill_headers()
     )
     assert_restored(healthy)
+
+
+def test_the_load_test_needs_no_metrics_route_only_the_cache_ratio_does(healthy) -> None:
+    # Issue 12: a service without /metrics still gets its load test; only the cache ratio,
+    # read from the metrics counters, skips, naming the route it lacks.
+    t = drill_target(healthy, more='[paths]\nmetrics = ""\n')
+    load = run(t, "load.target_rps")
+    assert load.status == Status.PASS, load.summary
+    cache = run(t, "load.cache_hit_ratio")
+    assert (cache.status, cache.evidence["setting"]) == (Status.SKIP, "paths.metrics")

@@ -4,19 +4,24 @@ an unreachable one, credentials that do not work, and destinations outside the a
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from checks.catalog import REGISTRY
+from checks.engine.auth_settings import KEYS as AUTH_KEYS
 from checks.engine.cli import main
 from checks.engine.discover import Doc, _Example
 from checks.engine.draft import Draft, render_toml
 from checks.engine.http import DestinationPolicy
 from checks.engine.outcome import Status
+from checks.engine.profile import PathSettings
+from checks.engine.resource_settings import ResourceSettings, StatusSettings
 from tests.catalog.conftest import POLICY, closed_port
 from tests.support.realservices import run_real_service
 from tests.support.refservice import run_reference_service
@@ -176,3 +181,22 @@ def test_the_toml_rendering_quotes_what_toml_needs() -> None:
     assert tomllib.loads(text) == {"auth": {"body": {"user name": {"e": 'a "b"\n'}}}}
     assert '# scheme = "Bearer"  # fill in' in text
     assert draft.as_dict() == {"auth": {"body": {"user name": {"e": 'a "b"\n'}}}}
+
+
+def test_every_login_resource_and_status_setting_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "profile.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    wanted = [("auth", k.removesuffix("_env")) for k in AUTH_KEYS]
+    wanted += [("paths", f.name) for f in dataclasses.fields(PathSettings)]
+    wanted += [("resource", f.name) for f in dataclasses.fields(ResourceSettings)]
+    wanted += [("status", f.name) for f in dataclasses.fields(StatusSettings)]
+    missing = [
+        f"{section}.{key}"
+        for section, key in wanted
+        if not any(
+            re.match(rf"\| `{section}\.[^|]*\b{re.escape(key)}\b", row)
+            or re.match(rf"\| `{section}\.[^|]*` `[^|]*\b{re.escape(key)}\b", row)
+            for row in rows
+        )
+    ]
+    assert missing == []
