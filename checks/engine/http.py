@@ -46,8 +46,50 @@ _ALWAYS_REFUSED: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("fd00:ec2::254/128"),  # AWS IMDS over IPv6
     ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud metadata
 )
+_METADATA_REASON = "cloud metadata or link-local address"
+# IPv6 ranges that carry an IPv4 address inside them: traffic to them ends up at that IPv4
+# address (through a 6to4 relay, a Teredo relay or a NAT64 gateway), so they are judged by it.
+_SIXTOFOUR = ipaddress.ip_network("2002::/16")
+_TEREDO = ipaddress.ip_network("2001::/32")
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215; the operator picks /48../96
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated, still routed by some stacks
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, RFC 2765
+# Where RFC 6052 puts the IPv4 bytes for each NAT64 prefix length (byte 8 is the "u" octet).
+_RFC6052_SLICES = {48: ((6, 8), (9, 11)), 56: ((7, 8), (9, 12)), 64: ((9, 13),), 96: ((12, 16),)}
 # What inet_aton accepts: digits, hex (0x..) and dots only. Anything else is a hostname.
 _LEGACY_IPV4 = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)(\.(0[xX][0-9a-fA-F]*|[0-9]+)){0,3}$")
+
+
+def embedded_ipv4(address: IPAddress) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, each with the mechanism's name.
+
+    6to4 (2002::/16), Teredo (2001::/32: its server and its de-obfuscated client), NAT64
+    (64:ff9b::/96, and 64:ff9b:1::/48 at every prefix length RFC 6052 allows, since the
+    operator's choice is unknown here), IPv4-mapped, -compatible and -translated forms.
+    """
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    packed = address.packed
+    if address.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", address.ipv4_mapped))
+    if address in _SIXTOFOUR and address.sixtofour is not None:
+        found.append(("6to4", address.sixtofour))
+    if address in _TEREDO and address.teredo is not None:
+        server, client = address.teredo
+        found += [("Teredo server", server), ("Teredo client", client)]
+    if address in _NAT64_WELL_KNOWN:
+        found.append(("NAT64", ipaddress.IPv4Address(packed[12:16])))
+    elif address in _NAT64_LOCAL:
+        for slices in _RFC6052_SLICES.values():
+            raw = b"".join(packed[a:b] for a, b in slices)
+            found.append(("NAT64", ipaddress.IPv4Address(raw)))
+    elif address in _IPV4_TRANSLATED:
+        found.append(("IPv4-translated", ipaddress.IPv4Address(packed[12:16])))
+    elif address in _IPV4_COMPATIBLE and int(address) > 1:
+        found.append(("IPv4-compatible", ipaddress.IPv4Address(packed[12:16])))
+    return found
 
 
 class DestinationRefused(Exception):
@@ -149,9 +191,20 @@ class DestinationPolicy:
 
         ``named_host`` is True when the address came from resolving an allowlisted hostname;
         only then may an address outside the allowlisted networks pass, and only if public.
+        An IPv6 address that carries an IPv4 address (6to4, Teredo, NAT64, ...) is refused
+        when that IPv4 address would be, whatever the IPv6 address itself looks like.
         """
+        inner_refusals = [
+            (reason, kind)
+            for kind, inner in embedded_ipv4(address)
+            if (reason := self.address_refusal(inner, named_host=named_host))
+        ]
+        if inner_refusals:
+            # Name the worst: a metadata address outranks "not in the allowlist".
+            reason, kind = min(inner_refusals, key=lambda pair: pair[0] != _METADATA_REASON)
+            return f"{reason} (embedded in the {kind} address {address})"
         if any(address in net for net in _ALWAYS_REFUSED if net.version == address.version):
-            return "cloud metadata or link-local address"
+            return _METADATA_REASON
         if any(address in net for net in self._networks if net.version == address.version):
             return None
         if not named_host:

@@ -97,6 +97,59 @@ def test_a_named_host_may_resolve_to_public_but_not_multicast_addresses() -> Non
         policy.check_url("http://example.org.evil.test/")
 
 
+# IPv6 addresses that carry an IPv4 address are judged by it. Only the decision function is
+# used here: nothing may ever be sent towards metadata or link-local addresses.
+EMBEDDED = [
+    ("2002:a9fe:a9fe::1", "6to4", "metadata or link-local"),  # 169.254.169.254
+    ("2002:7f00:1::", "6to4", "not in the allowlist"),  # 127.0.0.1
+    ("2002:0a00:0001::5", "6to4", "not in the allowlist"),  # 10.0.0.1
+    # Teredo: server 65.54.227.120, client 127.0.0.1 (stored XOR 0xffffffff).
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo client", "not in the allowlist"),
+    # Teredo: server 169.254.169.254, client 192.0.2.45 (stored 3fff:fdd2).
+    ("2001:0:a9fe:a9fe:8000:63bf:3fff:fdd2", "Teredo server", "metadata or link-local"),
+    ("64:ff9b::a9fe:a9fe", "NAT64", "metadata or link-local"),
+    ("64:ff9b::127.0.0.1", "NAT64", "not in the allowlist"),
+    ("64:ff9b:1::a9fe:a9fe", "NAT64", "metadata or link-local"),  # /96 layout
+    ("64:ff9b:1:a9fe:a9:fe00::", "NAT64", "metadata or link-local"),  # /48 layout (u octet)
+    ("64:ff9b:1:0:7f:1::", "NAT64", "not in the allowlist"),  # /64 layout: 127.0.0.1
+    ("::ffff:0:a9fe:a9fe", "IPv4-translated", "metadata or link-local"),
+    ("::a9fe:a9fe", "IPv4-compatible", "metadata or link-local"),
+]
+
+
+@pytest.mark.parametrize(("address", "kind", "reason"), EMBEDDED)
+def test_an_ipv6_address_is_judged_by_the_ipv4_address_it_embeds(
+    address: str, kind: str, reason: str
+) -> None:
+    # The IPv6 ranges (and the harmless half of each Teredo pair) are allowlisted: only the
+    # embedded address can refuse.
+    ranges = ["2002::/16", "2001::/32", "64:ff9b::/96", "64:ff9b:1::/48", "::/8"]
+    policy = DestinationPolicy([*ranges, "65.54.227.120", "192.0.2.45"])
+    for named_host in (False, True):
+        refusal = policy.address_refusal(ipaddress.ip_address(address), named_host=named_host)
+        assert refusal is not None and reason in refusal, refusal
+        assert f"embedded in the {kind} address" in refusal
+    with pytest.raises(DestinationRefused, match=reason):
+        policy.check_url(f"http://[{address}]/")
+    resolve = fake_dns({"staging.example": [address]})
+    with pytest.raises(DestinationRefused, match=f"embedded in the {kind}"):
+        DestinationPolicy(["staging.example"]).check_host("staging.example", 443, resolve)
+
+
+def test_an_embedded_public_or_allowlisted_ipv4_does_not_refuse_on_its_own() -> None:
+    policy = DestinationPolicy(["staging.example", "2002::/16", "64:ff9b::/96", "192.0.2.7"])
+    # 6to4 of 8.8.8.8 from a named host: public inside, public outside.
+    resolve = fake_dns({"staging.example": ["2002:808:808::1"]})
+    assert str(policy.check_host("staging.example", 443, resolve)) == "2002:808:808::1"
+    # NAT64 of an allowlisted IPv4 inside an allowlisted IPv6 range.
+    assert (
+        policy.address_refusal(ipaddress.ip_address("64:ff9b::c000:207"), named_host=False) is None
+    )
+    # ... but the IPv6 address still has to pass on its own: 2001:db8:: is documentation space.
+    refusal = policy.address_refusal(ipaddress.ip_address("2001:db8::1"), named_host=True)
+    assert refusal == "private, loopback or reserved address not in the allowlist"
+
+
 def test_it_refuses_non_http_schemes() -> None:
     with pytest.raises(DestinationRefused, match="scheme"):
         DestinationPolicy(["127.0.0.1"]).check_url("file:///etc/passwd")
