@@ -1,11 +1,20 @@
 """MongoDB access for the db checks: judged destinations, one client per run, reads only.
 
-Like the HTTP client, the profile's URI is user input, so every seed host is resolved and
-judged by the run's DestinationPolicy *before* pymongo opens a socket. pymongo offers no
-hook at its TCP connect, so (unlike checks/engine/http.py) the judged address cannot be
-pinned: pymongo resolves the name again, a window a DNS-rebinding attacker with a short TTL
-could use. Members a replica set announces are judged as soon as the driver reports them,
-and the run refuses to send anything once an unlisted one appears.
+Like the HTTP client, the profile's URI is user input, so nothing reaches the driver unjudged:
+
+- URI options come from an allowlist (``check_uri_options`` in
+  checks/engine/mongo_settings.py, run at profile save and again here, before the driver
+  parses the URI): no mechanism or property that makes the driver fetch credentials from
+  anywhere (OIDC, AWS, GSSAPI, callbacks), no file on the worker's disk.
+- Every seed host is resolved and judged by the run's DestinationPolicy *before* pymongo opens
+  a socket. pymongo offers no hook at its TCP connect, so (unlike checks/engine/http.py) the
+  judged address cannot be pinned: pymongo resolves the name again, a window a DNS-rebinding
+  attacker with a short TTL could use. Use IP literals in the URI where that matters.
+- The driver never discovers anything: it always runs with ``directConnection=True`` to one
+  judged host. For a replica set (``mongo.replica_set = true``) the discovery is ours: a
+  ``hello`` over a direct connection to a seed, every member it announces judged, then a
+  direct connection to the announced primary. A member outside the policy refuses the run
+  before the driver has talked to anything but the judged seed.
 
 ``mongodb+srv://`` URIs are refused: their seed list comes from a DNS SRV lookup made inside
 the driver and re-polled while it runs, after any check of ours.
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
@@ -34,6 +44,7 @@ from pymongo.errors import (
 )
 
 from checks.engine.http import DestinationRefused, Resolver, system_resolver
+from checks.engine.mongo_settings import UnsafeUriOption, check_uri_options
 from checks.engine.outcome import MissingSetting
 from checks.engine.target import Target
 
@@ -71,9 +82,14 @@ class Deployment:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text[:_MESSAGE_CHARS] + ("…" if len(text) > _MESSAGE_CHARS else "")
+        return _scrubbed(self.secrets, text)
+
+
+def _scrubbed(secrets: tuple[str, ...], text: str) -> str:
+    """A driver message without the URI's credentials, cut to a summary's length."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text[:_MESSAGE_CHARS] + ("…" if len(text) > _MESSAGE_CHARS else "")
 
 
 def _split(uri: str) -> tuple[str, str, str, str]:
@@ -114,6 +130,100 @@ def _judge_members(dep: Deployment) -> None:
             _judge(dep, str(host), int(port or 27017))
 
 
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _with_host(uri: str, host: str, port: int) -> str:
+    """``uri`` with its host list replaced by the one judged host (credentials, path and
+    options kept as they were written)."""
+    scheme, userinfo, _hosts, rest = _split(uri)
+    return f"{scheme}://{userinfo + '@' if userinfo else ''}{_address(host, port)}{rest}"
+
+
+def _client(uri: str, options: dict[str, Any]) -> MongoClient[dict[str, Any]]:
+    return MongoClient(uri, directConnection=True, **options)
+
+
+def _announced(hello: dict[str, Any]) -> list[tuple[str, int]]:
+    """Every member a ``hello`` reply names: hosts, passives, arbiters and the primary."""
+    names: list[str] = []
+    for key in ("hosts", "passives", "arbiters"):
+        value = hello.get(key)
+        if isinstance(value, list):
+            names += [str(v) for v in value]
+    if isinstance(hello.get("primary"), str):
+        names.append(hello["primary"])
+    found: list[tuple[str, int]] = []
+    for name in names:
+        try:
+            host, port = uri_parser.parse_host(name, 27017)
+        except (PyMongoError, ValueError):
+            raise MongoUnavailable(
+                f"the replica set announced a malformed member {name[:100]!r}"
+            ) from None
+        if (str(host), int(port)) not in found:
+            found.append((str(host), int(port)))
+    return found
+
+
+def _discover(
+    uri: str,
+    seeds: list[tuple[str, int]],
+    options: dict[str, Any],
+    judge: Callable[[str, int], None],
+    scrub: Callable[[str], str],
+) -> tuple[str, int]:
+    """Our own replica-set discovery: ``hello`` over a direct connection to each (judged)
+    seed in turn; every member it announces is judged before anything connects to it.
+    Returns the member to connect to: the announced primary, else the seed that answered."""
+    failures: list[str] = []
+    for host, port in seeds:
+        client = _client(_with_host(uri, host, port), options)
+        try:
+            hello = dict(client.admin.command("hello"))
+        except PyMongoError as exc:
+            first = str(exc).split(", Timeout:", 1)[0].split(" (configured timeouts", 1)[0]
+            failures.append(f"{_address(host, port)}: {scrub(first)}")
+            continue
+        finally:
+            client.close()
+        members = _announced(hello) if hello.get("setName") else []
+        for member in members:
+            judge(*member)
+        primary = hello.get("primary")
+        if hello.get("setName") and isinstance(primary, str):
+            chosen = uri_parser.parse_host(primary, 27017)
+            return str(chosen[0]), int(chosen[1])
+        return host, port
+    raise MongoUnavailable("no replica-set seed answered hello: " + "; ".join(failures))
+
+
+def _driver_options(t: Target, parsed: dict[str, Any]) -> dict[str, Any]:
+    """What the driver gets besides the URI: our timeouts and, for TLS, the CA we trust."""
+    timeout = t.profile.mongo.timeout_ms
+    options: dict[str, Any] = {
+        "serverSelectionTimeoutMS": timeout,
+        "connectTimeoutMS": timeout,
+        "socketTimeoutMS": timeout,
+        "retryReads": False,  # a retry would double the time a dead server costs
+        "retryWrites": False,
+        "maxPoolSize": 4,
+        "appname": "preflight-db-checks",
+    }
+    uri_options = parsed["options"]
+    if uri_options.get("tls") or uri_options.get("ssl"):
+        # tlsCAFile in the URI is refused; the profile's tls.ca_file (validated at load) is
+        # the one CA file a profile may name, else the system's CAs.
+        if t.profile.tls.ca_file is not None:
+            options["tlsCAFile"] = str(t.profile.tls.ca_file)
+        lenient = ("tlsinsecure", "tlsallowinvalidcertificates", "tlsdisableocspendpointcheck")
+        if not any(name in uri_options for name in lenient):
+            # OCSP would fetch a responder URL the server's certificate names, unjudged.
+            options["tlsDisableOCSPEndpointCheck"] = True
+    return options
+
+
 def _connect(t: Target) -> Deployment:
     settings = t.profile.mongo
     uri = settings.uri
@@ -129,6 +239,10 @@ def _connect(t: Target) -> Deployment:
             "mongodb+srv:// URIs are refused: the driver resolves their SRV seed list after "
             "any destination check; list the hosts in a mongodb:// URI",
         )
+    try:  # again here, right before the driver: the profile may not have come through save
+        check_uri_options(uri)
+    except UnsafeUriOption as exc:
+        raise MongoUnavailable(f"cannot use {shown}: {exc}") from None
     try:
         parsed = uri_parser.parse_uri(uri, warn=False)
     except (PyMongoError, ValueError) as exc:
@@ -139,27 +253,32 @@ def _connect(t: Target) -> Deployment:
         raise MongoUnavailable(
             f"{shown} lists {len(nodes)} hosts; set mongo.replica_set = true for a replica set"
         )
+    judged: set[tuple[str, int]] = set()
+
+    def judge(host: str, port: int) -> None:
+        if (host, port) not in judged:
+            t.policy.check_host(host, port, resolver)
+            judged.add((host, port))
+
     for host, port in nodes:  # judged before the driver exists: it connects on creation
-        t.policy.check_host(host, port, resolver)
+        judge(host, port)
     database = settings.database or parsed["database"] or None
-    timeout = settings.timeout_ms
-    log.info("db checks: connecting to %s (timeout %d ms)", shown, timeout)
+    options = _driver_options(t, parsed)
+
+    def scrub(text: str) -> str:
+        return _scrubbed(secrets, text)
+
+    log.info("db checks: connecting to %s (timeout %d ms)", shown, settings.timeout_ms)
     try:
-        client: MongoClient[dict[str, Any]] = MongoClient(
-            uri,
-            directConnection=not settings.replica_set,
-            serverSelectionTimeoutMS=timeout,
-            connectTimeoutMS=timeout,
-            socketTimeoutMS=timeout,
-            retryReads=False,  # a retry would double the time a dead server costs
-            retryWrites=False,
-            maxPoolSize=4,
-            appname="preflight-db-checks",
-        )
+        host, port = nodes[0]
+        if settings.replica_set:
+            host, port = _discover(uri, nodes, options, judge, scrub)
+            judge(host, port)
+        client = _client(_with_host(uri, host, port), options)
     except (ConfigurationError, ValueError) as exc:
-        raise MongoUnavailable(f"cannot use {shown}: {exc}") from None
+        raise MongoUnavailable(f"cannot use {shown}: {scrub(str(exc))}") from None
     t.on_close(client.close)
-    return Deployment(client, shown, database, timeout, secrets, resolver, t, set(nodes))
+    return Deployment(client, shown, database, settings.timeout_ms, secrets, resolver, t, judged)
 
 
 def deployment(t: Target) -> Deployment:

@@ -8,6 +8,7 @@ never part of a repr, and no error message quotes it.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,115 @@ _KEYS = {
 _QUERY_KEYS = {"collection", "filter", "sort", "projection", "hint", "name"}
 # MongoDB refuses these in database names; catching them here names the field instead.
 _BAD_DB_CHARS = set('/\\. "$\x00')
+
+# URI options the db checks accept, lower-case as the driver matches them. Everything else is
+# refused, naming the option: an option the driver knows may make it reach beyond the judged
+# hosts, and one it does not know is a typo the user should hear about.
+SAFE_URI_OPTIONS = frozenset(
+    {
+        "appname",
+        "authmechanism",  # its value is judged on its own (SAFE_AUTH_MECHANISMS)
+        "authsource",
+        "compressors",
+        "zlibcompressionlevel",
+        "connecttimeoutms",
+        "sockettimeoutms",
+        "serverselectiontimeoutms",
+        "heartbeatfrequencyms",
+        "localthresholdms",
+        "maxidletimems",
+        "waitqueuetimeoutms",
+        "timeoutms",
+        "maxpoolsize",
+        "maxconnecting",
+        "readpreference",
+        "readpreferencetags",
+        "maxstalenessseconds",
+        "readconcernlevel",
+        "replicaset",
+        "directconnection",
+        "w",
+        "wtimeoutms",
+        "journal",
+        "retryreads",
+        "retrywrites",
+        "tls",
+        "ssl",
+        "tlsinsecure",
+        "tlsallowinvalidcertificates",
+        "tlsallowinvalidhostnames",
+        "tlsdisableocspendpointcheck",
+        "servermonitoringmode",
+        "uuidrepresentation",
+    }
+)
+# Mechanisms that only use the URI's own user and password. DEFAULT negotiates SCRAM.
+SAFE_AUTH_MECHANISMS = frozenset({"SCRAM-SHA-1", "SCRAM-SHA-256", "DEFAULT", "PLAIN"})
+_FETCHES_CREDENTIALS = (
+    "makes the driver fetch credentials from outside the profile (cloud metadata endpoints, "
+    "the worker's environment or files, Kerberos); use SCRAM-SHA-256 with a read-only user"
+)
+_WORKER_FILE = (
+    "names a file on the worker's disk, which a profile may not make the worker read (or "
+    "present as its own client certificate); MongoDB TLS trusts the profile's tls.ca_file, "
+    "else the system's CAs"
+)
+_REFUSED_OPTIONS = {
+    "authmechanismproperties": _FETCHES_CREDENTIALS,
+    "tlscafile": _WORKER_FILE,
+    "tlscertificatekeyfile": _WORKER_FILE,
+    "tlscertificatekeyfilepassword": _WORKER_FILE,
+    "tlscrlfile": _WORKER_FILE,
+    "srvservicename": "is for mongodb+srv:// URIs, which the db checks refuse",
+    "srvmaxhosts": "is for mongodb+srv:// URIs, which the db checks refuse",
+    "srvallowedhostssuffix": "is for mongodb+srv:// URIs, which the db checks refuse",
+    "loadbalanced": "is not supported: the db checks connect to judged members directly",
+}
+_MECHANISM_NAME = re.compile(r"^[A-Za-z0-9-]{1,40}$")
+
+
+class UnsafeUriOption(ValueError):
+    """A MongoDB URI option the db checks refuse; ``str()`` names it, never a value."""
+
+    def __init__(self, option: str, reason: str) -> None:
+        self.option = option
+        self.reason = reason
+        super().__init__(f"URI option {option} is refused: {reason}")
+
+
+def check_uri_options(uri: str) -> None:
+    """Raise UnsafeUriOption for the first option of ``uri`` that is not on the allowlist.
+
+    Runs on the raw option names, split exactly as the driver splits them, *before* the
+    driver parses the URI: parsing alone already opens ``tlsCAFile`` on the worker's disk.
+    Called at profile save (through ``_uri``) and again right before the driver connects
+    (checks/catalog/_mongo.py). Malformed option strings are left to the driver's parser.
+    """
+    from pymongo.errors import PyMongoError
+    from pymongo.uri_parser import split_options
+
+    scheme_free = uri.split("://", 1)[1] if "://" in uri else uri
+    opts = scheme_free.partition("?")[2]
+    if not opts:
+        return
+    try:
+        options = split_options(opts, validate=False, warn=False, normalize=False)
+    except (PyMongoError, ValueError):
+        return  # the driver's own parse refuses it next, with its message
+    tls = str(options.get("tls", options.get("ssl", ""))).lower() == "true"
+    for key in options:
+        name = options.cased_key(key)
+        if key in _REFUSED_OPTIONS:
+            raise UnsafeUriOption(name, _REFUSED_OPTIONS[key])
+        if key not in SAFE_URI_OPTIONS:
+            raise UnsafeUriOption(name, "is not one the db checks accept (docs/profile.md)")
+        if key == "authmechanism":
+            mechanism = str(options[key])
+            shown = f"{name}={mechanism}" if _MECHANISM_NAME.match(mechanism) else name
+            if mechanism.upper() not in SAFE_AUTH_MECHANISMS:
+                raise UnsafeUriOption(shown, _FETCHES_CREDENTIALS)
+            if mechanism.upper() == "PLAIN" and not tls:
+                raise UnsafeUriOption(shown, "sends the password in the clear: only with tls=true")
 
 
 @dataclass(frozen=True)
@@ -95,9 +205,17 @@ def _uri(dotted: str, value: Any) -> str:
         # Parsing an SRV URI resolves DNS; the db checks judge (and refuse) it at run time.
         if not text[len("mongodb+srv://") :].split("/", 1)[0].rpartition("@")[2]:
             raise _error(dotted, "mongodb+srv:// URI has no host")
+        try:
+            check_uri_options(text)
+        except UnsafeUriOption as exc:
+            raise _error(dotted, str(exc)) from None
         return text
     if not text.startswith("mongodb://"):
         raise _error(dotted, "must be a mongodb:// or mongodb+srv:// URI")
+    try:
+        check_uri_options(text)
+    except UnsafeUriOption as exc:
+        raise _error(dotted, str(exc)) from None
     from pymongo import uri_parser
     from pymongo.errors import PyMongoError
 

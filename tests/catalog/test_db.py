@@ -276,22 +276,53 @@ def test_a_replica_set_profile_discovers_the_set(make_target) -> None:
         uri = mongo.uri() + "?replicaSet=rs0"
         t = make_target(profile(uri, "replica_set = true\n"))
         result = run_one(t, REGISTRY["db.write_concern"])
-        assert (
-            deployment(t).client.topology_description.topology_type_name == "ReplicaSetWithPrimary"
-        )
+        # Discovery is ours; the driver only ever gets one judged member, directly.
+        assert deployment(t).client.topology_description.topology_type_name == "Single"
     assert result.status == Status.PASS, result.summary
+    assert "replica set rs0" in result.summary
 
 
-def test_a_member_the_set_announces_outside_the_allowlist_is_refused(make_target) -> None:
-    mongo = WireMongo(replica_set="rs0", members=["127.0.0.2:9"])
-    with running(mongo):
-        t = make_target(
-            profile(mongo.uri() + "?replicaSet=rs0", "replica_set = true\n"),
-            DestinationPolicy(allow=["127.0.0.1"]),
+def test_the_checks_connect_directly_to_the_primary_a_seed_announces(make_target) -> None:
+    primary = WireMongo(replica_set="rs0")
+    with running(primary):
+        seed = WireMongo(replica_set="rs0", primary=primary.address)
+        with running(seed):
+            t = make_target(profile(seed.uri() + "?replicaSet=rs0", "replica_set = true\n"))
+            result = run_one(t, REGISTRY["db.write_concern"])
+            servers = list(deployment(t).client.topology_description.server_descriptions())
+    assert result.status == Status.PASS, result.summary
+    assert servers == [("127.0.0.1", primary.port)]
+    assert seed.sent() == ["hello"]  # the discovery hello, nothing else
+    assert "getDefaultRWConcern" in primary.sent()
+
+
+@pytest.mark.parametrize("announced_as", ["member", "primary"])
+def test_a_member_outside_the_policy_is_refused_before_the_driver_meets_it(
+    make_target, announced_as: str
+) -> None:
+    from tests.engine.conftest import Listener
+
+    forbidden = Listener("127.0.0.2")  # a real socket: what the driver would reach
+    try:
+        member = f"127.0.0.2:{forbidden.port}"
+        mongo = (
+            WireMongo(replica_set="rs0", members=[member])
+            if announced_as == "member"
+            else WireMongo(replica_set="rs0", primary=member)
         )
-        result = run_one(t, REGISTRY["db.write_concern"])
+        with running(mongo):
+            t = make_target(
+                profile(mongo.uri() + "?replicaSet=rs0", "replica_set = true\n"),
+                DestinationPolicy(allow=["127.0.0.1"]),
+            )
+            result = run_one(t, REGISTRY["db.write_concern"])
+        accepted = forbidden.settle()
+    finally:
+        forbidden.close()
     assert result.status == Status.ERROR
     assert result.summary == "destination refused: 127.0.0.2: address not in the allowlist"
+    assert accepted == 0
+    assert mongo.sent() == ["hello"]
 
 
 # --- every check: not configured, unreachable, silent, read-only, one client --------------
@@ -448,6 +479,53 @@ def test_the_audit_hook_does_see_connections() -> None:
     finally:
         CONNECTS.active = False
     assert ("127.0.0.1", mongo.port) in CONNECTS.seen
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (
+            "authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:x",
+            "authMechanism=MONGODB-OIDC",
+        ),
+        ("authMechanismProperties=AWS_SESSION_TOKEN:abc", "authMechanismProperties"),
+        ("tls=true&tlsCAFile=/etc/hostname", "tlsCAFile"),
+    ],
+)
+def test_unsafe_uri_options_are_refused_again_right_before_the_driver_connects(
+    make_target, options: str, named: str
+) -> None:
+    """A profile that never went through save (built in code here) is judged at run time."""
+    import dataclasses
+
+    from checks.engine.mongo_settings import MongoSettings
+
+    address = f"127.0.0.1:{closed_port()}"  # allowlisted; nothing may even try to connect
+    t = make_target(profile(f"mongodb://{address}/shop"))
+    unsafe = MongoSettings(uri=f"mongodb://u:pw-x1@{address}/shop?{options}")
+    t.profile = dataclasses.replace(t.profile, mongo=unsafe)
+    CONNECTS.seen.clear()
+    CONNECTS.active = True
+    try:
+        result = run_one(t, REGISTRY["db.write_concern"])
+    finally:
+        CONNECTS.active = False
+    assert CONNECTS.seen == []
+    assert result.status == Status.ERROR
+    assert f"URI option {named} is refused" in result.summary
+    assert "pw-x1" not in json.dumps(result.as_dict())
+
+
+def test_tls_to_mongodb_trusts_the_profile_ca_and_never_fetches_ocsp(make_target, tmp_path):
+    from checks.catalog._mongo import _driver_options
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    text = profile("mongodb://db.example/shop?tls=true") + f'[tls]\nca_file = "{ca}"\n'
+    t = make_target(text)
+    options = _driver_options(t, {"options": {"tls": True}})
+    assert options["tlsCAFile"] == str(ca) and options["tlsDisableOCSPEndpointCheck"] is True
+    assert "tlsCAFile" not in _driver_options(t, {"options": {}})
 
 
 # --- the load drill's database sampler ------------------------------------------------------

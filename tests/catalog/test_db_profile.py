@@ -52,7 +52,7 @@ def test_mongo_defaults() -> None:
         (f"[mongo]\nuri = '{URI}'\nuri_env = 'X'\n", "mongo.uri", "not both"),
         ("[mongo]\nuri = 'postgres://db/x'\n", "mongo.uri", "mongodb://"),
         ("[mongo]\nuri = 'mongodb://reader:hunter2-db@db.example:99999/x'\n", "mongo.uri", "valid"),
-        ("[mongo]\nuri = 'mongodb://db/x?bogusOption=1'\n", "mongo.uri", "Unknown option"),
+        ("[mongo]\nuri = 'mongodb://db/x?bogusOption=1'\n", "mongo.uri", "bogusOption is refused"),
         ("[mongo]\nuri_env = 'MISSING_VAR'\n", "mongo.uri_env", "MISSING_VAR is not set"),
         ("[mongo]\ndatabase = 'a.b'\n", "mongo.database", "database name"),
         ("[mongo]\nreplica_set = 'yes'\n", "mongo.replica_set", "true or false"),
@@ -119,3 +119,59 @@ def test_an_srv_uri_is_accepted_by_the_profile_and_refused_at_run_time() -> None
     assert profile.mongo.uri is not None and profile.mongo.uri.startswith("mongodb+srv://")
     with pytest.raises(ProfileError, match="no host"):
         parse_profile(BASE + "[mongo]\nuri = 'mongodb+srv://u:p@/shop'\n")
+
+
+# --- URI options: an allowlist, judged before the driver parses anything ------------------
+
+OIDC = "authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:x"
+
+
+@pytest.mark.parametrize(
+    ("options", "named", "why"),
+    [
+        (OIDC, "authMechanism=MONGODB-OIDC", "fetch credentials"),
+        ("authMechanismProperties=ENVIRONMENT:gcp", "authMechanismProperties", "fetch"),
+        ("authMechanism=MONGODB-AWS", "authMechanism=MONGODB-AWS", "cloud metadata"),
+        ("authmechanism=mongodb-oidc", "authmechanism=mongodb-oidc", "fetch credentials"),
+        ("authMechanism=GSSAPI;authSource=$external", "authMechanism=GSSAPI", "Kerberos"),
+        ("authMechanism=MONGODB-X509", "authMechanism=MONGODB-X509", "fetch credentials"),
+        ("authMechanism=PLAIN", "authMechanism=PLAIN", "in the clear"),
+        ("tls=true&tlsCAFile=/nonexistent/ca.pem", "tlsCAFile", "worker's disk"),
+        ("tls=true&tlsCertificateKeyFile=/etc/hostname", "tlsCertificateKeyFile", "disk"),
+        ("tlsCRLFile=/etc/hostname", "tlsCRLFile", "worker's disk"),
+        ("loadBalanced=true", "loadBalanced", "not supported"),
+        ("connect=false", "connect", "not one the db checks accept"),
+        ("auth%4Dechanism=MONGODB-OIDC", "auth%4Dechanism", "not one the db checks accept"),
+    ],
+)
+def test_unsafe_uri_options_are_refused_naming_the_option(
+    options: str, named: str, why: str
+) -> None:
+    uri = f"mongodb://reader:hunter2-db@db.example:27017/shop?{options}"
+    with pytest.raises(ProfileError) as error:
+        parse_profile(BASE + f"[mongo]\nuri = '{uri}'\n")
+    assert error.value.field == "mongo.uri"
+    assert f"URI option {named} is refused" in error.value.message
+    assert why in error.value.message
+    assert "hunter2-db" not in str(error.value) and "ENVIRONMENT" not in str(error.value)
+
+
+def test_srv_uris_are_judged_by_their_options_too() -> None:
+    with pytest.raises(ProfileError, match="URI option authMechanism=MONGODB-AWS is refused"):
+        parse_profile(
+            BASE
+            + "[mongo]\nuri = 'mongodb+srv://u:p@c.example.net/shop?authMechanism=MONGODB-AWS'\n"
+        )
+
+
+def test_scram_tls_timeouts_and_read_preferences_are_accepted() -> None:
+    options = (
+        "authMechanism=SCRAM-SHA-256&authSource=admin&tls=true&tlsAllowInvalidHostnames=true"
+        "&replicaSet=rs0&readPreference=secondaryPreferred&readPreferenceTags=dc:ny"
+        "&readPreferenceTags=&maxStalenessSeconds=120&appName=orders&directConnection=false"
+        "&connectTimeoutMS=2000&serverSelectionTimeoutMS=2000&w=majority&compressors=zlib"
+    )
+    uri = f"mongodb://reader:hunter2-db@db-0.example,db-1.example/shop?{options}"
+    assert parse_profile(BASE + f"[mongo]\nuri = '{uri}'\n").mongo.uri == uri
+    plain = "mongodb://reader:pw@db.example/shop?authMechanism=PLAIN&authSource=$external&tls=true"
+    assert parse_profile(BASE + f"[mongo]\nuri = '{plain}'\n").mongo.uri == plain

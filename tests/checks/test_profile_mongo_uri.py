@@ -42,6 +42,13 @@ def test_the_uri_is_stored_encrypted_and_never_rendered_back(service, lead) -> N
     [
         (TOML + 'uri = "mongodb://db/x"\n', "", "mongo.uri"),
         (TOML, "postgres://u:Zq8-mongo-pw@db/x", "mongo_uri"),
+        (
+            TOML,
+            "mongodb://u:Zq8-mongo-pw@db/x?authMechanism=MONGODB-OIDC"
+            "&authMechanismProperties=ENVIRONMENT:azure,TOKEN_RESOURCE:api://x",
+            "mongo_uri",
+        ),
+        (TOML, "mongodb://u:Zq8-mongo-pw@db/x?tls=true&tlsCAFile=/etc/shadow", "mongo_uri"),
     ],
 )
 def test_a_uri_in_the_toml_or_a_malformed_one_is_refused(service, toml, secret, field) -> None:
@@ -50,4 +57,8 @@ def test_a_uri_in_the_toml_or_a_malformed_one_is_refused(service, toml, secret, 
             service=service, toml=toml, new_secrets={"mongo_uri": secret}, clear=[], actor=None
         )
     assert info.value.field == field and "Zq8-mongo-pw" not in str(info.value)
+    if "?" in secret:  # refused by the option allowlist, naming the option
+        assert "URI option authMechanism=MONGODB-OIDC is refused" in str(
+            info.value
+        ) or "URI option tlsCAFile is refused" in str(info.value)
     assert not StagingProfile.objects.exists()

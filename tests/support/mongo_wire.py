@@ -155,6 +155,7 @@ class WireMongo:
     hang: set[str] = field(default_factory=set)
     users: dict[str, str] = field(default_factory=dict)
     members: list[str] = field(default_factory=list)  # extra hosts a replica set announces
+    primary: str | None = None  # another member announced as primary (this one: secondary)
     commands: list[str] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)  # run before stopping
     documents: list[dict[str, Any]] = field(default_factory=list)
@@ -191,14 +192,17 @@ class WireMongo:
         if self.mongos:
             reply["msg"] = "isdbgrid"
         elif self.replica_set:
+            primary = self.primary or self.address
             reply.update(
                 setName=self.replica_set,
                 setVersion=1,
-                hosts=[self.address, *self.members],
-                primary=self.address,
+                hosts=list(dict.fromkeys([self.address, primary, *self.members])),
+                primary=primary,
                 me=self.address,
-                secondary=False,
+                secondary=primary != self.address,
             )
+            if primary != self.address:
+                reply.update(isWritablePrimary=False, ismaster=False)
         if self.users:
             reply["saslSupportedMechs"] = ["SCRAM-SHA-256"]
         return reply
