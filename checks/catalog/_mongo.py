@@ -162,8 +162,8 @@ def _announced(hello: dict[str, Any]) -> list[tuple[str, int]]:
             raise MongoUnavailable(
                 f"the replica set announced a malformed member {name[:100]!r}"
             ) from None
-        if (str(host), int(port)) not in found:
-            found.append((str(host), int(port)))
+        if (str(host), port or 27017) not in found:
+            found.append((str(host), port or 27017))
     return found
 
 
@@ -193,8 +193,8 @@ def _discover(
             judge(*member)
         primary = hello.get("primary")
         if hello.get("setName") and isinstance(primary, str):
-            chosen = uri_parser.parse_host(primary, 27017)
-            return str(chosen[0]), int(chosen[1])
+            chosen, chosen_port = uri_parser.parse_host(primary, 27017)
+            return str(chosen), chosen_port or 27017
         return host, port
     raise MongoUnavailable("no replica-set seed answered hello: " + "; ".join(failures))
 

@@ -124,8 +124,9 @@ def check_uri_options(uri: str) -> None:
     except (PyMongoError, ValueError):
         return  # the driver's own parse refuses it next, with its message
     tls = str(options.get("tls", options.get("ssl", ""))).lower() == "true"
+    cased = getattr(options, "cased_key", str)  # the driver's dictionary keeps the spelling
     for key in options:
-        name = options.cased_key(key)
+        name = str(cased(key))
         if key in _REFUSED_OPTIONS:
             raise UnsafeUriOption(name, _REFUSED_OPTIONS[key])
         if key not in SAFE_URI_OPTIONS:
