@@ -40,6 +40,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 doc[key] = value if isinstance(value, str | int | float | bool) else repr(value)
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text first, as logging.Formatter does: a handler filter may have set it
+            # (the secret scrubber does).
+            doc["exc"] = record.exc_text or self.formatException(record.exc_info or (None,) * 3)
         return json.dumps(doc, ensure_ascii=False)

@@ -280,10 +280,13 @@ LOGGING = {
         "json": {"()": "app.jsonlog.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    # Every handler scrubs the secrets of the runs in progress (checks/engine/scrub.py).
+    "filters": {"scrub_secrets": {"()": "checks.engine.scrub.ScrubFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": envstr("LOG_FORMAT", "json"),
+            "filters": ["scrub_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},

@@ -219,7 +219,7 @@ def _load_evidence(rng: random.Random, maturity: float) -> dict[str, Any]:
     p95, p99 = round(p50 * rng.uniform(2, 4), 1), 0.0
     p99 = round(p95 * rng.uniform(1.2, 2), 1)
     requests = int(rps * 30)
-    timeline = [
+    samples = [
         {
             "t": t,
             "rps": round(rps * rng.uniform(0.9, 1.1), 1),
@@ -240,7 +240,7 @@ def _load_evidence(rng: random.Random, maturity: float) -> dict[str, Any]:
             "target_rps": target,
             "offered_rps": target,
         },
-        "timeline": timeline,
+        "samples": samples,
     }
 
 

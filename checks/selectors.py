@@ -59,11 +59,12 @@ def drill_window() -> timedelta:
 
 
 def load_curve(key: str, evidence: Any) -> dict[str, Any] | None:
-    """A load test's rate and latency over time, for the chart (None for other checks)."""
-    timeline = evidence.get("timeline") if isinstance(evidence, dict) else None
-    if key != "load.target_rps" or not isinstance(timeline, list) or not timeline:
+    """A load test's rate and latency over time, for the chart (None for other checks).
+    The per-second samples are evidence key ``samples`` (check-catalog.md)."""
+    samples = evidence.get("samples") if isinstance(evidence, dict) else None
+    if key != "load.target_rps" or not isinstance(samples, list) or not samples:
         return None
-    rows = [row for row in timeline if isinstance(row, dict)]
+    rows = [row for row in samples if isinstance(row, dict)]
     totals = evidence.get("totals") or {}
     return {
         "t": [row.get("t") for row in rows],

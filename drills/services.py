@@ -132,8 +132,8 @@ def drill_end(*, drill_id: int, verdict: Verdict) -> None:
     if drill.cancel_requested_at is not None and status == Drill.Status.ERROR:
         status = Drill.Status.CANCELLED
     evidence = dict(verdict.evidence)
-    # The load check keeps "timeline" for its load curve and its events under "events".
-    timeline = evidence.get("events") or evidence.get("timeline") or drill.timeline
+    # Every drill reports its timeline under "events" (check-catalog.md).
+    timeline = evidence.get("events") or drill.timeline
     with transaction.atomic():
         moved = Drill.objects.filter(pk=drill_id, status=Drill.Status.RUNNING).update(
             status=status,
@@ -198,7 +198,7 @@ def _restore(drill: Drill) -> tuple[bool, str]:
     except (StagingProfile.DoesNotExist, ProfileError, SecretUnreadable) as exc:
         return False, f"profile unusable: {exc}"
     except (HookFailed, DestinationRefused, httpx.HTTPError) as exc:
-        return False, f"{type(exc).__name__}: {exc}"
+        return False, target.scrubber.text(f"{type(exc).__name__}: {exc}")  # stored, shown
     return True, f"ran {', '.join(drill.restore_hooks)}"
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 from checks.engine.hooks import Drill, DrillFault, drill, refuse_forbidden
-from checks.engine.http import system_resolver
+from checks.engine.http import Resolver, system_resolver
 from checks.engine.locust_runner import LoadPlan, LocustFailed, run_locust
 from checks.engine.outcome import MissingSetting, Verdict, errored, passed
 from checks.engine.registry import CheckSpec
@@ -29,36 +29,42 @@ DB_SAMPLE_EVERY_S = 3.0
 _SHARED_KEY = "catalog.load.run"
 
 
-def plan_for(t: Target) -> LoadPlan:
+def plan_for(t: Target, forbidden: Any = ()) -> LoadPlan:
+    """The Locust run for this target; the base URL's host is judged (and pinned) first."""
     load = t.profile.load
     if load.target_rps is None:
         raise MissingSetting("load.target_rps", "the request rate the service must hold")
     offered = load.target_rps * OFFERED_FACTOR
     users = load.users or max(2, min(MAX_DEFAULT_USERS, math.ceil(offered / RPS_PER_USER)))
     base = t.profile.service.base_url
+    address = judge_host(t, base, forbidden)
     return LoadPlan(
         host=base,
+        address=address,
         items_path=t.profile.paths.items,
         token=t.access_token(),
         offered_rps=round(offered, 3),
         users=users,
         duration_s=load.duration_s,
+        ca_file=str(t.profile.tls.ca_file) if t.profile.tls.ca_file else None,
         workers=load.workers,
         master_bind_host=load.master_bind_host,
         master_bind_port=load.master_bind_port,
     )
 
 
-def judge_host(t: Target, url: str, forbidden: Any) -> None:
-    """Locust's own HTTP traffic cannot go through the guarded client (it has its own
-    gevent client in another process), so the host is judged here, with the run's
-    DestinationPolicy, before Locust starts; anything outside it is refused. Locust resolves
-    the name again itself: the policy cannot pin the address as the guarded client does."""
+def judge_host(t: Target, url: str, forbidden: Any = ()) -> str:
+    """Judge the base URL's host with the run's DestinationPolicy and return the address to
+    pin. Locust's traffic cannot go through the guarded client (its own gevent client, in
+    another process), so the locustfile connects only to this address (no DNS lookup of its
+    own, so no rebinding) and follows no redirect."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     t.policy.check_url(url)
-    t.policy.check_host(parts.hostname or "", port, system_resolver)
+    resolver: Resolver = getattr(getattr(t.http, "backend", None), "resolver", system_resolver)
+    address = t.policy.check_host(parts.hostname or "", port, resolver)
     refuse_forbidden(url, forbidden)
+    return str(address)
 
 
 def cache_counters(t: Target) -> dict[str, float] | None:
@@ -135,15 +141,14 @@ def _server_status(status: dict[str, Any], t: float) -> dict[str, Any]:
     }
 
 
-def _steady_rps(timeline: list[dict[str, Any]], fallback: float) -> float:
-    steady = [row["rps"] for row in timeline if row["t"] >= STEADY_FROM_S]
+def _steady_rps(samples: list[dict[str, Any]], fallback: float) -> float:
+    steady = [row["rps"] for row in samples if row["t"] >= STEADY_FROM_S]
     return round(sum(steady) / len(steady), 2) if steady else round(fallback, 2)
 
 
 def _load_run(t: Target, d: Drill) -> dict[str, Any]:
     """Run the load once: counters before, Locust, counters after, DB samples alongside."""
-    plan = plan_for(t)
-    judge_host(t, plan.host, d.context.forbidden)
+    plan = plan_for(t, d.context.forbidden)
     before = cache_counters(t)
     d.event(
         "load started",
@@ -157,13 +162,13 @@ def _load_run(t: Target, d: Drill) -> dict[str, Any]:
         stats = run_locust(plan, tick=d.check)
     finally:
         sampler.stop()
-    d.event("load finished", requests=stats.totals.get("requests"))
+    d.event("load finished", requests=stats.totals.get("requests"), redirects=stats.redirects)
     after = cache_counters(t)
     target = t.profile.load.target_rps
     totals = {
         "requests": stats.totals.get("requests", 0),
         "failures": stats.totals.get("failures", 0),
-        "rps": _steady_rps(stats.timeline, stats.totals.get("rps", 0.0)),
+        "rps": _steady_rps(stats.samples, stats.totals.get("rps", 0.0)),
         "p50_ms": stats.totals.get("p50_ms"),
         "p95_ms": stats.totals.get("p95_ms"),
         "p99_ms": stats.totals.get("p99_ms"),
@@ -172,8 +177,10 @@ def _load_run(t: Target, d: Drill) -> dict[str, Any]:
     }
     return {
         "totals": totals,
-        "timeline": stats.timeline,
+        "samples": stats.samples,
         "endpoints": stats.endpoints,
+        "failures": stats.failures,
+        "redirects": stats.redirects,
         "locust_total_rps": stats.totals.get("rps"),
         "users": plan.users,
         "duration_s": plan.duration_s,
@@ -209,7 +216,7 @@ def _needs_cache_target(t: Target) -> None:
     _needs_rate(t)
 
 
-@drill("load.target_rps", requires=_needs_rate, timeline_key="events")
+@drill("load.target_rps", requires=_needs_rate)
 def target_rps(t: Target, d: Drill) -> Verdict:
     load = t.profile.load
     try:
@@ -217,9 +224,9 @@ def target_rps(t: Target, d: Drill) -> Verdict:
     except LocustFailed as exc:
         return errored(f"the load generator failed: {exc}")
     totals = run["totals"]
-    evidence = {k: run[k] for k in ("totals", "endpoints", "users", "duration_s")}
+    keys = ("totals", "endpoints", "failures", "redirects", "users", "duration_s", "samples")
+    evidence = {k: run[k] for k in keys}
     evidence.update(
-        timeline=run["timeline"],
         db_samples=run["db_samples"],
         db_note=run["db_note"],
         locust_total_rps=run["locust_total_rps"],
@@ -235,14 +242,15 @@ def target_rps(t: Target, d: Drill) -> Verdict:
         )
     if totals["p95_ms"] is None or totals["p95_ms"] > load.p95_ms:
         problems.append(f"p95 {totals['p95_ms']} ms over the {load.p95_ms:g} ms SLA")
+    redirects = f" ({run['redirects']} redirects, not followed)" if run["redirects"] else ""
     if error_rate > load.max_error_rate:
-        problems.append(f"error rate {error_rate:.2%} over {load.max_error_rate:.2%}")
+        problems.append(f"error rate {error_rate:.2%} over {load.max_error_rate:.2%}{redirects}")
     evidence["error_rate"] = round(error_rate, 4)
     if problems:
         raise DrillFault("; ".join(problems), **evidence)
     return passed(
         f"held {totals['rps']:g} req/s (offered {totals['offered_rps']:g} = target x "
-        f"{OFFERED_FACTOR:g}), p95 {totals['p95_ms']:g} ms, errors {error_rate:.2%}",
+        f"{OFFERED_FACTOR:g}), p95 {totals['p95_ms']:g} ms, errors {error_rate:.2%}{redirects}",
         **evidence,
     )
 

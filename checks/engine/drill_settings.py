@@ -33,6 +33,10 @@ TOKEN_PLACEHOLDER = "${token}"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _HOOK_KEYS = {"preset", "token", "token_env", "timeout_s", *HOOK_NAMES}
 _ACTION_KEYS = {"method", "url", "headers", "headers_env", "json"}
+# Hook headers that never carry a credential; every other hook header value is a secret.
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "cache-control"}
+)
 
 
 def _error(dotted: str, message: str) -> Exception:
@@ -54,6 +58,20 @@ class HookAction:
 class HooksSettings:
     actions: Mapping[str, HookAction] = field(default_factory=dict)
     timeout_s: float = 10.0
+
+    def secret_values(self) -> list[str]:
+        """Hook header values (they carry the hooks token or other credentials), and the
+        credential part of ``Scheme credential`` values, for the run's scrubber."""
+        found: list[str] = []
+        for action in self.actions.values():
+            for header, value in action.headers.items():
+                if header.lower() in _PLAIN_HEADERS:
+                    continue
+                found.append(value)
+                scheme, _, credential = value.partition(" ")
+                if credential and scheme.isalpha():
+                    found.append(credential.strip())
+        return found
 
     def action(self, name: str) -> HookAction:
         """The named action, or MissingSetting (the drill is skipped, naming the hook)."""

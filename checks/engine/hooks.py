@@ -6,7 +6,8 @@ harness guarantees what every drill needs and no check may forget:
 - restore hooks run in ``finally`` — after a pass, a fail, an exception or a cancel;
 - one drill at a time per service (``DrillContext.begin`` may refuse: the portal's lock);
 - cancellation is polled between steps (``d.sleep``/``d.check``) and ends the drill early;
-- every hook and observation lands in a timeline ``[{"t": s, "event": "..."}]``;
+- every hook and observation lands in a timeline ``[{"t": s, "event": "..."}]``, evidence key
+  ``events`` (check-catalog.md; a load test's per-second curve is ``samples``);
 - hooks and the service URL never point at the portal's own broker or database.
 
 The engine knows nothing of Django: the portal gives a Target its ``DrillContext`` (lock,
@@ -33,6 +34,7 @@ from checks.engine.outcome import Verdict, errored, failed
 from checks.engine.target import Target
 
 RESTORE_ATTEMPTS = 3
+EVENTS_KEY = "events"  # check-catalog.md: every drill's timeline of actions and observations
 
 
 class DrillCancelled(Exception):
@@ -183,7 +185,8 @@ class Drill:
         now = time.monotonic()
         if force or now - self._last_progress >= 1.0:
             self._last_progress = now
-            self.context.progress(self.key, list(self.timeline))
+            # The portal stores this live: the run's scrubbing boundary applies here too.
+            self.context.progress(self.key, self.t.scrubber.data(list(self.timeline)))
 
     def check(self) -> None:
         """Heartbeat, and stop here if the drill was cancelled."""
@@ -241,14 +244,13 @@ def drill(
     hooks: Sequence[str] = (),
     restore: Sequence[str] = (),
     requires: Callable[[Target], Verdict | None] | None = None,
-    timeline_key: str = "timeline",
 ) -> Callable[[DrillBody], Callable[[Target], Verdict]]:
     """Turn ``body(t, d)`` into a check with the drill guarantees (module docstring).
 
     Before anything is locked or broken: every hook in ``hooks`` and ``restore`` must be in
     the profile (else MissingSetting: skip), and ``requires(t)`` may raise MissingSetting or
     return a verdict (a skip) that ends the check there. The event timeline goes to
-    ``evidence[timeline_key]``; the load check keeps ``timeline`` for its load curve."""
+    ``evidence["events"]``, for every drill."""
 
     def wrap(body: DrillBody) -> Callable[[Target], Verdict]:
         @functools.wraps(body)
@@ -279,7 +281,7 @@ def drill(
                 left_broken = d.restore_armed()
                 if verdict is None:  # an unexpected exception is on its way to the runner
                     d.event("drill aborted by an unexpected error")
-                    context.end(key, errored("aborted", timeline=d.timeline))
+                    context.end(key, t.scrubber.verdict(errored("aborted", events=d.timeline)))
             assert verdict is not None
             if left_broken:
                 verdict = errored(
@@ -289,8 +291,8 @@ def drill(
                 )
             assert verdict is not None
             d.event("drill finished", status=str(verdict.status))
-            evidence = {**verdict.evidence, timeline_key: d.timeline}
-            final = Verdict(verdict.status, verdict.summary, evidence)
+            evidence = {**verdict.evidence, EVENTS_KEY: d.timeline}
+            final = t.scrubber.verdict(Verdict(verdict.status, verdict.summary, evidence))
             context.end(key, final)
             return final
 

@@ -5,8 +5,9 @@ home-made loop would measure itself, not the service. Locust runs in its own pro
 (gevent monkey-patches whatever imports it) with a minimal environment: the worker's own
 secrets (database URL, encryption keys) are not passed on.
 
-Locust's traffic cannot go through the guarded client. The caller must judge the host with
-the run's DestinationPolicy before calling ``run_locust`` (checks/catalog/load.py does).
+Locust's traffic cannot go through the guarded client. The caller judges the host with the
+run's DestinationPolicy and passes the judged IP as ``LoadPlan.address`` (checks/catalog/
+load.py does); the locustfile connects only there and follows no redirect.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ STOP_TIMEOUT_S = 2
 
 @dataclass(frozen=True)
 class LoadPlan:
-    host: str
+    host: str  # the base URL: its host name goes in the Host header and TLS SNI
+    address: str  # the IP the policy judged for that name: the only one connected to
     items_path: str
     token: str = field(repr=False)
     offered_rps: float
     users: int
     duration_s: float
+    ca_file: str | None = None  # https: the CA bundle to trust (None: certifi's)
     workers: int = 0  # >0: be a master and wait for this many workers
     master_bind_host: str = "*"
     master_bind_port: int = 5557
@@ -51,10 +54,16 @@ class LoadPlan:
 @dataclass
 class LoadStats:
     totals: dict[str, Any]
-    timeline: list[dict[str, Any]]
+    samples: list[dict[str, Any]]  # one a second: the load curve
     endpoints: list[dict[str, Any]]
     returncode: int | None
     log_tail: str = ""
+    failures: list[dict[str, Any]] = field(default_factory=list)  # grouped by message
+
+    @property
+    def redirects(self) -> int:
+        """3xx answers (never followed: each counted as a failure by the locustfile)."""
+        return sum(f["occurrences"] for f in self.failures if f["error"].startswith("redirect"))
 
 
 class LocustFailed(Exception):
@@ -112,6 +121,8 @@ def _environment(plan: LoadPlan, home: str) -> dict[str, str]:
         "PREFLIGHT_LOAD_TOKEN": plan.token,
         "PREFLIGHT_LOAD_RATE_PER_USER": f"{plan.rate_per_user:.6f}",
         "PREFLIGHT_LOAD_ITEMS_PATH": plan.items_path,
+        "PREFLIGHT_LOAD_ADDRESS": plan.address,
+        **({"PREFLIGHT_LOAD_CA_FILE": plan.ca_file} if plan.ca_file else {}),
     }
 
 
@@ -143,8 +154,9 @@ def run_locust(plan: LoadPlan, *, tick: Callable[[], None] = lambda: None) -> Lo
         if not stats.exists():
             raise LocustFailed(f"Locust exited {proc.returncode} without statistics: {tail}")
         endpoints, totals = parse_stats(stats)
-        timeline = parse_history(prefix.with_name("load_stats_history.csv"))
-        return LoadStats(totals, timeline, endpoints, proc.returncode, tail)
+        samples = parse_history(prefix.with_name("load_stats_history.csv"))
+        failures = parse_failures(prefix.with_name("load_failures.csv"))
+        return LoadStats(totals, samples, endpoints, proc.returncode, tail, failures)
 
 
 def _wait(proc: subprocess.Popen[bytes], budget: float, tick: Callable[[], None]) -> None:
@@ -202,6 +214,23 @@ def parse_stats(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return endpoints, totals
 
 
+def parse_failures(path: Path, limit: int = 50) -> list[dict[str, Any]]:
+    """Locust's ``_failures.csv``: one row per (method, name, message), most frequent first."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        rows: list[dict[str, Any]] = [
+            {
+                "method": row.get("Method", ""),
+                "name": row.get("Name", ""),
+                "error": (row.get("Error") or "")[:300],
+                "occurrences": int(_number(row.get("Occurrences")) or 0),
+            }
+            for row in csv.DictReader(handle)
+        ]
+    return sorted(rows, key=lambda r: -r["occurrences"])[:limit]
+
+
 def parse_history(path: Path) -> list[dict[str, Any]]:
     """The Aggregated rows of ``_stats_history.csv`` (one a second) as the load curve.
 
@@ -212,7 +241,7 @@ def parse_history(path: Path) -> list[dict[str, Any]]:
         return []
     with path.open(newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("Name") == "Aggregated"]
-    timeline: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
     start: float | None = None
     previous: tuple[float, float, float] | None = None  # (timestamp, requests, failures)
     for row in rows:
@@ -229,7 +258,7 @@ def parse_history(path: Path) -> list[dict[str, Any]]:
         else:
             rps, errors = _number(row.get("Requests/s")) or 0.0, failures
         previous = (stamp, total, failures)
-        timeline.append(
+        samples.append(
             {
                 "t": round(stamp - start, 3),
                 "rps": round(rps, 2),
@@ -238,4 +267,4 @@ def parse_history(path: Path) -> list[dict[str, Any]]:
                 "errors": int(errors),
             }
         )
-    return timeline
+    return samples

@@ -236,6 +236,23 @@ def _scrub(message: str, uri: str) -> str:
     return "see the driver's URI rules" if any(p in message for p in parts) else message
 
 
+def uri_secrets(uri: str | None) -> list[str]:
+    """The URI and every spelling of its credentials, for the run's scrubber."""
+    if not uri:
+        return []
+    from urllib.parse import quote_plus, unquote_plus
+
+    authority = uri.split("://", 1)[-1]
+    cut = min((i for i in (authority.find("/"), authority.find("?")) if i >= 0), default=-1)
+    userinfo = (authority if cut < 0 else authority[:cut]).rpartition("@")[0]
+    if not userinfo:
+        return []  # hosts and database are shown in summaries: no secret without credentials
+    found = [uri, userinfo]
+    for part in userinfo.split(":", 1):
+        found += [part, unquote_plus(part), quote_plus(unquote_plus(part))]
+    return [value for value in dict.fromkeys(found) if value]
+
+
 def _bson_safe(dotted: str, value: Any) -> Any:
     """TOML values MongoDB can receive; local dates and times have no BSON type."""
     if isinstance(value, dict):

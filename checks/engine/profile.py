@@ -28,7 +28,7 @@ from checks.engine.drill_settings import (
 )
 from checks.engine.fields import ProfileError
 from checks.engine.fields import text as _text
-from checks.engine.mongo_settings import MongoSettings, parse_mongo
+from checks.engine.mongo_settings import MongoSettings, parse_mongo, uri_secrets
 from checks.engine.repo_settings import RepoSettings, parse_repo
 from checks.engine.resource_settings import (
     ResourceSettings,
@@ -141,16 +141,21 @@ class Profile:
         return f"Profile({self.redacted()!r})"
 
     def secret_values(self) -> list[str]:
-        """Every secret value this profile holds (probe password, OTP secret, client secret,
-        static token, MongoDB URI, repository and hooks tokens): what the scrubbing boundary
-        removes from anything a run records."""
-        found = [
-            *self.auth.secret_values(),
-            self.mongo.uri,
-            self.repo.token,
-            *(value for action in self.hooks.actions.values() for value in action.headers.values()),
-        ]
-        return sorted({value for value in found if value}, key=lambda v: (-len(v), v))
+        """Every secret value this profile holds, derived from its fields (probe password, OTP
+        secret, client secret, static token, MongoDB URI credentials, repository and hooks
+        tokens): what the run's scrubber (checks/engine/scrub.py) removes from outcomes, drill
+        timelines and logs. A new secret field must be added here (tests/engine/
+        test_engine_scrub.py checks that every field the redacted form hides is listed)."""
+        auth = self.auth
+        found: list[str | None] = list(auth.secret_values())
+        if auth.otp_secret:
+            found.append(auth.otp_secret.lower())
+        if auth.username and auth.password:
+            found.append(f"{auth.username}:{auth.password}")  # HTTP Basic, once base64'd
+        found += uri_secrets(self.mongo.uri)
+        found.append(self.repo.token)
+        found += self.hooks.secret_values()
+        return [value for value in dict.fromkeys(found) if value]
 
 
 def _redact_tree(value: Any, key: str = "") -> Any:

@@ -57,7 +57,13 @@ def outcome_for_exception(key: str, exc: BaseException, duration_ms: int) -> Out
 
 
 def run_one(target: Target, spec: CheckSpec) -> Outcome:
-    """Run one check in the calling thread and turn whatever happens into an Outcome."""
+    """Run one check in the calling thread and turn whatever happens into an Outcome,
+    scrubbed of the run's secrets (checks/engine/scrub.py): nothing a check returns or
+    raises reaches a caller unscrubbed."""
+    return target.scrubber.outcome(_run_one(target, spec))
+
+
+def _run_one(target: Target, spec: CheckSpec) -> Outcome:
     started = time.monotonic()
     try:
         verdict = spec.run(target)
@@ -134,12 +140,16 @@ def run_checks(
 
     ``concurrency`` defaults to the profile's ``http.concurrency``. ``on_result`` is called
     from the calling thread as each check finishes, so a caller may persist results live
-    without locking.
+    without locking. Every outcome is scrubbed of the run's secrets before it is returned or
+    handed to ``on_result`` (the one scrubbing boundary: checks/engine/scrub.py).
     """
     limit = max(1, concurrency or target.profile.http.concurrency or DEFAULT_CONCURRENCY)
     results: dict[int, Outcome] = {}
 
     def record(index: int, outcome: Outcome) -> None:
+        # Scrubbed again here: secrets learned since (a later login's token) and outcomes
+        # made outside run_one (timeouts, BaseException) pass the same boundary.
+        outcome = target.scrubber.outcome(outcome)
         results[index] = outcome
         if on_result is not None:
             on_result(outcome)

@@ -27,6 +27,7 @@ from checks.engine.login import (
 )
 from checks.engine.outcome import MissingSetting
 from checks.engine.profile import Profile
+from checks.engine.scrub import Scrubber
 from checks.engine.totp import Totp
 
 _T = TypeVar("_T")
@@ -54,12 +55,20 @@ class Target:
         self._clock = clock
         self._sleep = sleep
         self._sessions: dict[tuple[str | None, str | None], Session] = {}
-        self._secrets: list[str] = []
         self.logins = 0  # logins this run made for the probe (not the rate-limit probes)
         self._lock = threading.Lock()
         self._shared: dict[str, tuple[threading.Lock, list[Any]]] = {}
         self._shared_lock = threading.Lock()
         self._closers: list[Callable[[], None]] = []
+        # The run's one scrubbing boundary (checks/engine/scrub.py): the profile's secrets
+        # now, secrets learned during the run (tokens) as add_secret() reports them.
+        self.scrubber = Scrubber(profile.secret_values())
+
+    def add_secret(self, value: str | None) -> None:
+        """A secret learned during the run (an access or refresh token, a session cookie):
+        from now on it is scrubbed from outcomes, drill timelines and log lines."""
+        if value:
+            self.scrubber.add(value)
 
     def shared(self, key: str, factory: Callable[[], _T]) -> _T:
         """``factory()`` computed once per run for ``key`` and shared between checks.
@@ -90,19 +99,9 @@ class Target:
             except Exception:  # one failed cleanup must not skip the others
                 log.exception("cleanup after the run failed")
 
-    def add_secret(self, value: str | None) -> None:
-        """Register a secret obtained during the run (a token from a login), so the scrubbing
-        boundary removes it from anything the run records."""
-        if value:
-            with self._shared_lock:
-                if value not in self._secrets:
-                    self._secrets.append(value)
-
     def secret_values(self) -> list[str]:
-        """The profile's secrets and every token obtained during the run."""
-        with self._shared_lock:
-            obtained = list(self._secrets)
-        return sorted({*self.profile.secret_values(), *obtained}, key=lambda v: (-len(v), v))
+        """The profile's secrets and every secret learned during the run."""
+        return sorted(self.scrubber.secrets(), key=lambda v: (-len(v), v))
 
     def url(self, path: str) -> str:
         """``base_url + path``; an absolute URL is returned unchanged. Paths are used as
@@ -151,13 +150,22 @@ class Target:
         """One raw, uncached login in the profile's style, with the probe's credentials unless
         others are given (the rate-limit probe sends wrong ones)."""
         request = self.login_request(username=username, password=password, scope=scope)
-        return self.http.request(
+        response = self.http.request(
             request.method,
             request.url,
             headers=request.headers,
             content=request.content,
             json=request.json,
         )
+        if response.status_code == 200:  # every token a login answers is a secret of the run
+            try:
+                learned = read_session(self.profile, response, self._clock())
+            except LoginFailed:
+                pass
+            else:
+                self.add_secret(learned.access_token)
+                self.add_secret(learned.refresh_token)
+        return response
 
     def session(self, scope: str | None = None, *, purpose: str | None = None) -> Session:
         """The probe's session for ``scope``: one login per scope per run, shared by every

@@ -1,6 +1,7 @@
 // Draws a load drill's curve (rate and p95 over time) with the locally served plotly.js.
-// The data arrives as JSON in Django's json_script element named by data-curve; nothing
-// here is inline, so the page works under the portal's strict CSP.
+// The data arrives as JSON in Django's json_script element named by data-curve (built from
+// the load test's evidence key "samples"); nothing here is inline, so the page works under
+// the portal's strict CSP.
 (function () {
   "use strict";
 

@@ -178,13 +178,13 @@ def test_the_run_pages_with_and_without_htmx(staged_service, lead) -> None:
 
 def test_the_run_page_plots_a_load_test(staged_service, lead) -> None:
     run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
-    timeline = [{"t": 1, "rps": 30, "p50_ms": 9, "p95_ms": 20, "errors": 0}]
+    samples = [{"t": 1, "rps": 30, "p50_ms": 9, "p95_ms": 20, "errors": 0}]
     CheckResult.objects.create(
         run=run,
         key="load.target_rps",
         status="pass",
         summary="held",
-        evidence={"timeline": timeline, "totals": {"target_rps": 25, "offered_rps": 30}},
+        evidence={"samples": samples, "totals": {"target_rps": 25, "offered_rps": 30}},
     )
     client = Client()
     client.force_login(lead)

@@ -210,7 +210,7 @@ def test_service_tables_read_timeline_load_and_drills(service) -> None:
     load = {
         "totals": {"requests": 3000, "failures": 3, "rps": 98.5, "p50_ms": 12.0,
                    "p95_ms": 40.5, "p99_ms": 80.0, "target_rps": 100, "offered_rps": 100},
-        "timeline": [{"t": 0, "rps": 99, "p50_ms": 12, "p95_ms": 40, "errors": 0}],
+        "samples": [{"t": 0, "rps": 99, "p50_ms": 12, "p95_ms": 40, "errors": 0}],
     }  # fmt: skip
     first = make_run(service, {"smoke.health": "pass", "load.target_rps": "pass"},
                      evidence={"load.target_rps": load})  # fmt: skip

@@ -118,7 +118,7 @@ def test_the_load_page_plots_the_curve_from_local_static_files(service, lead) ->
             "target_rps": 25,
             "offered_rps": 30,
         },
-        "timeline": [
+        "samples": [
             {"t": 0, "rps": 29, "p50_ms": 3, "p95_ms": 8, "errors": 0},
             {"t": 1, "rps": 31, "p50_ms": 3, "p95_ms": 9, "errors": 0},
         ],
@@ -260,3 +260,37 @@ def test_the_hooks_token_is_a_write_only_encrypted_secret(service, ref, lead) ->
     bad = service.profile.toml + '[hooks.db_up]\nurl = "/x"\nheaders_env = { A = "HOME" }\n'
     with pytest.raises(ProfileError, match="headers_env"):
         profiles.profile_save(service=service, toml=bad, new_secrets={}, clear=[], actor=None)
+
+
+def test_stored_evidence_moves_to_the_settled_events_and_samples_keys(service) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    from checks.models import CheckResult
+
+    migration = importlib.import_module("drills.migrations.0002_evidence_keys_events_samples")
+    run = ValidationRun.objects.create(service=service, keys=["load.target_rps"])
+    curve = [{"t": 0, "rps": 30, "p50_ms": 3, "p95_ms": 8, "errors": 0}]
+    events = [{"t": 0, "event": "drill started"}]
+    old = {
+        "load.target_rps": {"timeline": curve, "events": events, "totals": {}},
+        "chaos.db_readiness": {"timeline": events, "flip_s": 2.0},
+        "smoke.health": {"timeline": "not a drill: left alone"},
+    }
+    for key, evidence in old.items():
+        CheckResult.objects.create(run=run, key=key, status="pass", evidence=evidence)
+    drill = Drill.objects.create(
+        service=service, key="rollout.canary_drill", status="passed", evidence={"timeline": events}
+    )
+    migration.forward(apps, None)
+    stored = {r.key: r.evidence for r in CheckResult.objects.filter(run=run)}
+    assert stored["load.target_rps"] == {"samples": curve, "events": events, "totals": {}}
+    assert stored["chaos.db_readiness"] == {"events": events, "flip_s": 2.0}
+    assert stored["smoke.health"] == old["smoke.health"]
+    drill.refresh_from_db()
+    assert drill.evidence == {"events": events}
+    migration.backward(apps, None)
+    stored = {r.key: r.evidence for r in CheckResult.objects.filter(run=run)}
+    assert stored["load.target_rps"] == old["load.target_rps"]
+    assert stored["chaos.db_readiness"] == old["chaos.db_readiness"]

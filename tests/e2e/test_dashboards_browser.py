@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LOAD = {
     "totals": {"requests": 3000, "failures": 0, "rps": 99.0, "p50_ms": 12.0, "p95_ms": 35.0,
                "p99_ms": 60.0, "target_rps": 100, "offered_rps": 100},
-    "timeline": [],
+    "samples": [],
 }  # fmt: skip
 
 
