@@ -237,7 +237,7 @@ def _scrub(message: str, uri: str) -> str:
 
 
 def uri_secrets(uri: str | None) -> list[str]:
-    """The URI and every spelling of its credentials, for the run's scrubber."""
+    """The URI and every spelling of its password, for the run's scrubber."""
     if not uri:
         return []
     from urllib.parse import quote_plus, unquote_plus
@@ -248,8 +248,9 @@ def uri_secrets(uri: str | None) -> list[str]:
     if not userinfo:
         return []  # hosts and database are shown in summaries: no secret without credentials
     found = [uri, userinfo]
-    for part in userinfo.split(":", 1):
-        found += [part, unquote_plus(part), quote_plus(unquote_plus(part))]
+    _user, _, password = userinfo.partition(":")  # a user name alone is no secret
+    if password:
+        found += [password, unquote_plus(password), quote_plus(unquote_plus(password))]
     return [value for value in dict.fromkeys(found) if value]
 
 
