@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -214,6 +215,15 @@ def parse_stats(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return endpoints, totals
 
 
+_CAUGHT = re.compile(r"""^CatchResponseError\((['"])(?P<message>.*)\1\)$""", re.DOTALL)
+
+
+def _failure_message(text: str) -> str:
+    """The locustfile's own message, without Locust's ``CatchResponseError('...')`` dress."""
+    match = _CAUGHT.match(text)
+    return match.group("message") if match else text
+
+
 def parse_failures(path: Path, limit: int = 50) -> list[dict[str, Any]]:
     """Locust's ``_failures.csv``: one row per (method, name, message), most frequent first."""
     if not path.exists():
@@ -223,7 +233,7 @@ def parse_failures(path: Path, limit: int = 50) -> list[dict[str, Any]]:
             {
                 "method": row.get("Method", ""),
                 "name": row.get("Name", ""),
-                "error": (row.get("Error") or "")[:300],
+                "error": _failure_message(row.get("Error") or "")[:300],
                 "occurrences": int(_number(row.get("Occurrences")) or 0),
             }
             for row in csv.DictReader(handle)
