@@ -10,6 +10,7 @@ encrypted store) so the TOML text itself need not hold the secret.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,9 +34,9 @@ TOKEN_PLACEHOLDER = "${token}"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _HOOK_KEYS = {"preset", "token", "token_env", "timeout_s", *HOOK_NAMES}
 _ACTION_KEYS = {"method", "url", "headers", "headers_env", "json"}
-# Hook headers that never carry a credential; every other hook header value is a secret.
-_PLAIN_HEADERS = frozenset(
-    {"accept", "accept-encoding", "accept-language", "content-type", "user-agent", "cache-control"}
+# Hook headers whose values are credentials (besides the hooks token wherever it is used).
+_CREDENTIAL_HEADER = re.compile(
+    r"auth|token|key|secret|session|cookie|signature|password|credential|api", re.IGNORECASE
 )
 
 
@@ -58,14 +59,15 @@ class HookAction:
 class HooksSettings:
     actions: Mapping[str, HookAction] = field(default_factory=dict)
     timeout_s: float = 10.0
+    token: str | None = field(default=None, repr=False)  # what ${token} was replaced by
 
     def secret_values(self) -> list[str]:
-        """Hook header values (they carry the hooks token or other credentials), and the
-        credential part of ``Scheme credential`` values, for the run's scrubber."""
-        found: list[str] = []
+        """The hooks token, and the values of hook headers named like credentials (with the
+        credential part of ``Scheme credential``), for the run's scrubber."""
+        found: list[str] = [self.token] if self.token else []
         for action in self.actions.values():
             for header, value in action.headers.items():
-                if header.lower() in _PLAIN_HEADERS:
+                if not _CREDENTIAL_HEADER.search(header):
                     continue
                 found.append(value)
                 scheme, _, credential = value.partition(" ")
@@ -226,6 +228,7 @@ def parse_hooks(value: Any, env: Mapping[str, str], *, canary_weight: int = 10) 
     return HooksSettings(
         actions={name: _action(name, spec, token, env) for name, spec in actions.items()},
         timeout_s=timeout,
+        token=token,
     )
 
 

@@ -135,6 +135,8 @@ class Profile:
         data["repo"] = self.repo.redacted()
         for action in data["hooks"]["actions"].values():
             action["headers"] = dict.fromkeys(action["headers"], REDACTED)
+        if data["hooks"]["token"] is not None:
+            data["hooks"]["token"] = REDACTED
         return data
 
     def __repr__(self) -> str:
