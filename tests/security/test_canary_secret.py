@@ -20,10 +20,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from checks import profiles, runs
 from checks.catalog import REGISTRY
 from checks.engine.target import build_target
 from checks.models import CheckResult, StagingProfile, ValidationRun
+from checks.selectors import outbound_policy
+from checks.services import profiles, runs
 from drills.models import Drill
 from portal.models import AuditEvent
 from tests.catalog.conftest import closed_port
@@ -91,7 +92,7 @@ def test_the_canary_appears_in_no_evidence_summary_log_or_page(
     # A log line that quotes a secret while a run is in progress (its Target alive).
     target = build_target(
         profiles.engine_profile(StagingProfile.objects.get(service=service)),
-        runs.outbound_policy(),
+        outbound_policy(),
     )
     try:
         raise RuntimeError(f"staging said: bad password {CANARIES['password']}")
