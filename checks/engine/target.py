@@ -101,7 +101,7 @@ class Target:
 
     def secret_values(self) -> list[str]:
         """The profile's secrets and every secret learned during the run."""
-        return sorted(self.scrubber.secrets(), key=lambda v: (-len(v), v))
+        return sorted(self.scrubber.secrets, key=lambda v: (-len(v), v))
 
     def url(self, path: str) -> str:
         """``base_url + path``; an absolute URL is returned unchanged. Paths are used as
