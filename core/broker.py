@@ -21,6 +21,10 @@ def enqueue(task: Task | str, *args: Any) -> bool:
     settings) is honoured; one short-lived connection per message is cheap enough. No
     connection retries and a 1 s connect timeout: the caller's request must not wait."""
     if isinstance(task, str):
+        if task not in current_app.tasks:
+            # A web process has imported no tasks module yet: the apps' tasks modules are
+            # what autodiscovery imports (the worker does this at start-up).
+            current_app.loader.import_default_modules()
         task = current_app.tasks[task]  # an unknown name is a bug: raises, not "not enqueued"
     try:
         options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "max_retries": 0}

@@ -3,6 +3,11 @@ page, and the validation panel that the checks app now lends the portal's servic
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from celery.exceptions import NotRegistered
 from django.test import Client, RequestFactory
@@ -14,6 +19,7 @@ from core.broker import enqueue
 from portal.models import Service
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -35,6 +41,28 @@ def test_the_bearer_check_accepts_only_the_exact_header(header: str, ok: bool) -
 def test_an_unknown_task_name_is_a_bug_not_a_dead_broker() -> None:
     with pytest.raises(NotRegistered):
         enqueue("checks.tasks.no_such_task", 1)
+
+
+def test_a_fresh_web_process_enqueues_every_task_by_name() -> None:
+    """A web process (gunicorn, runserver) has imported no tasks module when its first request
+    enqueues by name; autodiscovery must run then, not only in the worker."""
+    code = (
+        "import django; django.setup()\n"
+        "from celery import current_app\n"
+        "from core.broker import enqueue\n"
+        "assert 'checks.tasks.execute_run' not in current_app.tasks\n"
+        "for name in ('checks.tasks.execute_run', 'reviews.tasks.deliver_webhook'):\n"
+        "    enqueue(name, 0)  # NotRegistered here would be a 500 in the web process\n"
+    )
+    env = {
+        **os.environ,
+        "PREFLIGHT_ENV": "test",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens: enqueue says False
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def _client(user) -> Client:
