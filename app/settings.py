@@ -33,6 +33,21 @@ PREFLIGHT_SECRET_KEYS = envlist(
 )
 if not PREFLIGHT_SECRET_KEYS:
     raise ImproperlyConfigured("PREFLIGHT_SECRET_KEYS is required (comma-separated Fernet keys)")
+# Keys of the audit chain (portal.audit): HMAC-SHA256 secrets, newest first, comma-separated.
+# New rows and checkpoints are sealed with the first; older ones still verify the rows they
+# sealed. Never stored in the database. Outside production an ephemeral key is generated;
+# `make run` keeps one in var/dev.env.
+PREFLIGHT_AUDIT_KEYS = envlist(
+    "PREFLIGHT_AUDIT_KEYS", "" if PRODUCTION else secrets.token_urlsafe(32)
+)
+if not PREFLIGHT_AUDIT_KEYS:
+    raise ImproperlyConfigured("PREFLIGHT_AUDIT_KEYS is required (comma-separated HMAC keys)")
+# Signed checkpoints of the audit chain's head are appended here (one JSON line each) and to
+# the log stream: point it at append-only (WORM) storage in production (README).
+PREFLIGHT_AUDIT_CHECKPOINT_PATH = Path(
+    envstr("PREFLIGHT_AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit-checkpoints.jsonl"))
+)
+PREFLIGHT_AUDIT_CHECKPOINT_INTERVAL_S = envint("PREFLIGHT_AUDIT_CHECKPOINT_INTERVAL_S", "300")
 # Where checks may send requests (hosts, IPs, CIDRs); metadata addresses are always refused.
 PREFLIGHT_OUTBOUND_ALLOWLIST = envlist(
     "PREFLIGHT_OUTBOUND_ALLOWLIST", "" if PRODUCTION else "127.0.0.0/8,::1,localhost"
@@ -270,6 +285,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-runs": {"task": "checks.tasks.sweep_runs", "schedule": 60.0},
     "sweep-drills": {"task": "drills.tasks.sweep_drills", "schedule": 20.0},
+    "audit-checkpoint": {
+        "task": "portal.tasks.publish_audit_checkpoint",
+        "schedule": float(PREFLIGHT_AUDIT_CHECKPOINT_INTERVAL_S),
+    },
 }
 
 # One JSON object per line (request_id, user_id, trace ids); LOG_FORMAT=text for humans.

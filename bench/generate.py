@@ -4,8 +4,8 @@ results, written with multi-row inserts in a few transactions.
 
 Rows get explicit ids so results can point at runs without reading them back; PostgreSQL
 sequences are reset afterwards. The audit chain is computed with ``portal.audit``'s own
-content and hash functions, in the order of the ids, so ``manage.py verify_audit`` passes
-on the result."""
+content and hash functions under the newest audit key, in the order of the ids, so
+``manage.py verify_audit`` passes on the result."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from dashboards.models import CheckStatus
 from dashboards.selectors.common import LOAD_KEY, launch_review_model
 from dashboards.summary import summarise
 from portal import audit, services
+from portal.actors import SYSTEM_ACTOR_NAME
 from portal.models import AuditEvent, ChecklistTemplate, ItemState, Membership, Service, Team
 from portal.templates_io import DEFAULT_TEMPLATE, load_template_file
 
@@ -347,7 +348,7 @@ def generate(
                 (
                     created,
                     None,
-                    "preflight-system",
+                    SYSTEM_ACTOR_NAME,
                     AuditEvent.Action.SERVICE_CREATED,
                     sid,
                     slug,
@@ -372,7 +373,7 @@ def generate(
                         (
                             at,
                             None if system else lead.pk,
-                            "preflight-system" if system else lead.username,
+                            SYSTEM_ACTOR_NAME if system else lead.username,
                             action,
                             sid,
                             slug,
@@ -461,9 +462,10 @@ def _teams_and_leads(
 
 
 def _write_audit(rows: list[tuple[Any, ...]]) -> int:
-    """Chain the events in time order after the last existing one, as audit.record would."""
-    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-    prev = last or audit.GENESIS
+    """Chain the events in time order after the last existing one, as audit.record would:
+    numbered on from the head and sealed with the newest audit key."""
+    seq, prev = audit.head()
+    key = audit.signing_key()
     ids = _Ids(AuditEvent)
     rows.sort(key=lambda r: r[0])
     out = []
@@ -481,11 +483,15 @@ def _write_audit(rows: list[tuple[Any, ...]]) -> int:
         note,
         payload,
     ) in rows:
+        seq += 1
         content = audit.canonical_content(
+            seq=seq,
+            key_id=key.id,
             created_at=at,
             actor_id=actor_id,
             actor_name=actor_name,
             action=action,
+            service_id=sid,
             service_slug=slug,
             team_slug=team,
             item_key=key,
@@ -495,10 +501,12 @@ def _write_audit(rows: list[tuple[Any, ...]]) -> int:
             evidence_url="",
             payload=payload,
         )
-        digest = audit.chain_hash(content, prev)
+        digest = audit.chain_hash(content, prev, key)
         out.append(
             (
                 ids.take(),
+                seq,
+                key.id,
                 at,
                 actor_id,
                 actor_name,
@@ -522,6 +530,8 @@ def _write_audit(rows: list[tuple[Any, ...]]) -> int:
             AuditEvent,
             [
                 "id",
+                "seq",
+                "key_id",
                 "created_at",
                 "actor_id",
                 "actor_name",

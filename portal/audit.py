@@ -1,35 +1,105 @@
-"""The hash chain behind the sign-off history.
+"""The keyed hash chain behind the sign-off history.
 
-Each AuditEvent stores ``hash = SHA-256(canonical content + prev_hash)``. Editing a row
-changes its content hash; deleting or reordering rows breaks the ``prev_hash`` links. Both are
-found by :func:`verify_chain`, which names the first row where the chain breaks.
+Each AuditEvent is *sealed*: ``hash = HMAC-SHA256(key, canonical content + prev_hash)``. The
+canonical content holds every column a page or an export relies on: the row's position in the
+chain (``seq``), the id of the key that sealed it, the time, the actor's id and name, the
+action, the service's id and slug, the team, the item, from/to, note, evidence and payload.
+``prev_hash`` is the previous row's hash, so the rows form one chain from ``GENESIS``.
+
+The key comes from the environment (``PREFLIGHT_AUDIT_KEYS``, newest first) and never from the
+database: someone who can write the table but does not hold the key cannot produce a row, an
+edit or a recomputed chain that verifies. Each row names the key that sealed it (``key_id``,
+derived from the key, never the key), so keys rotate without re-sealing: new rows use the
+newest key, older keys keep verifying the rows they sealed, and a row may never be sealed with
+an older key than the row before it.
+
+What the chain alone cannot show is rows cut off its end (or all of them): the head is
+therefore published, signed, outside the database (:mod:`portal.checkpoints`), and
+``manage.py verify_audit`` proves the chain still reaches the last published head.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.actors import SYSTEM_ACTOR_NAME
 from portal.models import AuditEvent, Service
 
 GENESIS = "0" * 64
+FORMAT = 2  # of the canonical content; 1 was unkeyed SHA-256 (see the re-seal migration)
+MIN_KEY_CHARS = 32
 _APPEND_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """One HMAC key of the chain. ``id`` is derived from the secret (a MAC of a constant), so
+    it can be stored and shown without revealing anything about the key."""
+
+    id: str
+    secret: bytes = field(repr=False)
+    rank: int  # 0 = the newest (the one that seals new rows and checkpoints)
+
+    def mac(self, message: bytes) -> str:
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+
+def key_id_of(secret: bytes) -> str:
+    return hmac.new(secret, b"preflight audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _keyring(entries: tuple[str, ...]) -> tuple[AuditKey, ...]:
+    if not entries:
+        raise ImproperlyConfigured("PREFLIGHT_AUDIT_KEYS is empty: the audit chain needs a key")
+    keys = []
+    for rank, entry in enumerate(entries):
+        if len(entry) < MIN_KEY_CHARS:
+            raise ImproperlyConfigured(
+                f"PREFLIGHT_AUDIT_KEYS entry {rank + 1} is shorter than {MIN_KEY_CHARS} "
+                'characters; generate one with: python -c "import secrets;'
+                'print(secrets.token_urlsafe(32))"'
+            )
+        secret = entry.encode()
+        keys.append(AuditKey(id=key_id_of(secret), secret=secret, rank=rank))
+    return tuple(keys)
+
+
+def keyring() -> tuple[AuditKey, ...]:
+    """The configured keys, newest first."""
+    return _keyring(tuple(settings.PREFLIGHT_AUDIT_KEYS))
+
+
+def signing_key() -> AuditKey:
+    return keyring()[0]
+
+
+def key_by_id(key_id: str) -> AuditKey | None:
+    return next((k for k in keyring() if k.id == key_id), None)
 
 
 def canonical_content(
     *,
+    seq: int,
+    key_id: str,
     created_at: datetime,
     actor_id: int | None,
     actor_name: str,
     action: str,
+    service_id: int | None,
     service_slug: str,
     team_slug: str,
     item_key: str,
@@ -39,12 +109,16 @@ def canonical_content(
     evidence_url: str,
     payload: Any,
 ) -> bytes:
-    """The bytes that are hashed: sorted-key JSON, microsecond UTC timestamp."""
+    """The bytes that are sealed: sorted-key JSON, microsecond UTC timestamp."""
     doc = {
+        "v": FORMAT,
+        "seq": seq,
+        "key": key_id,
         "created_at": created_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_id": actor_id,
         "actor_name": actor_name,
         "action": action,
+        "service_id": service_id,
         "service": service_slug,
         "team": team_slug,
         "item": item_key,
@@ -57,17 +131,21 @@ def canonical_content(
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def chain_hash(content: bytes, prev_hash: str) -> str:
-    """The chain's formula: SHA-256 over the canonical content, then the previous hash."""
-    return hashlib.sha256(content + prev_hash.encode()).hexdigest()
+def chain_hash(content: bytes, prev_hash: str, key: AuditKey) -> str:
+    """The chain's formula: HMAC-SHA256 under ``key`` over the content, then the previous
+    hash."""
+    return key.mac(content + prev_hash.encode())
 
 
-def event_hash(event: AuditEvent, prev_hash: str) -> str:
-    content = canonical_content(
+def event_content(event: AuditEvent) -> bytes:
+    return canonical_content(
+        seq=event.seq,
+        key_id=event.key_id,
         created_at=event.created_at,
         actor_id=event.actor_id,
         actor_name=event.actor_name,
         action=event.action,
+        service_id=event.service_id,
         service_slug=event.service_slug,
         team_slug=event.team_slug,
         item_key=event.item_key,
@@ -77,7 +155,10 @@ def event_hash(event: AuditEvent, prev_hash: str) -> str:
         evidence_url=event.evidence_url,
         payload=event.payload,
     )
-    return chain_hash(content, prev_hash)
+
+
+def event_hash(event: AuditEvent, prev_hash: str, key: AuditKey) -> str:
+    return chain_hash(event_content(event), prev_hash, key)
 
 
 def record(
@@ -92,18 +173,25 @@ def record(
     evidence_url: str = "",
     payload: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Call inside the transaction that made the change, so
-    the change and its history commit together or not at all."""
-    actor_obj = actor if actor is not None and actor.is_authenticated else None
+    """Append one event to the chain. ``actor=None`` is Preflight itself (the system actor:
+    no user id). Call inside the transaction that made the change, so the change and its
+    history commit together or not at all."""
+    if actor is not None and not actor.is_authenticated:
+        # Never let an anonymous request pass for the system.
+        raise ValueError("an audit event needs a signed-in actor, or None for the system")
+    actor_obj = actor
+    key = signing_key()
     for attempt in range(_APPEND_ATTEMPTS):
         try:
             with transaction.atomic():
-                last = AuditEvent.objects.select_for_update().order_by("-id").first()
+                last = AuditEvent.objects.select_for_update().order_by("-seq").first()
                 prev = last.hash if last else GENESIS
                 event = AuditEvent(
+                    seq=(last.seq + 1) if last else 1,
+                    key_id=key.id,
                     created_at=timezone.now(),
                     actor=actor_obj,  # type: ignore[misc]
-                    actor_name=actor_obj.get_username() if actor_obj else "preflight-system",
+                    actor_name=actor_obj.get_username() if actor_obj else SYSTEM_ACTOR_NAME,
                     action=action,
                     service=service,
                     service_slug=service.slug if service else "",
@@ -116,14 +204,20 @@ def record(
                     payload=payload or {},
                     prev_hash=prev,
                 )
-                event.hash = event_hash(event, prev)
+                event.hash = event_hash(event, prev, key)
                 event.save()
                 return event
         except IntegrityError:
-            # Another writer appended after our read (prev_hash is unique): read again.
+            # Another writer appended after our read (seq and prev_hash are unique): again.
             if attempt == _APPEND_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def head() -> tuple[int, str]:
+    """(seq, hash) of the chain's last row; (0, GENESIS) for an empty chain."""
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    return (last[0], last[1]) if last else (0, GENESIS)
 
 
 @dataclass(frozen=True)
@@ -132,24 +226,73 @@ class ChainBreak:
     reason: str
 
 
-def _events() -> Iterator[AuditEvent]:
-    return AuditEvent.objects.order_by("id").iterator(chunk_size=2000)
+@dataclass
+class ChainWalk:
+    """What one walk of the chain found: rows read, the head reached, the first break, and
+    the hashes at the sequence numbers asked for (the checkpoints to compare)."""
+
+    checked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    broken: ChainBreak | None = None
+    hashes_at: dict[int, str] = field(default_factory=dict)
+
+
+def _events(after_seq: int) -> Iterator[AuditEvent]:
+    return AuditEvent.objects.filter(seq__gt=after_seq).order_by("seq").iterator(chunk_size=2000)
+
+
+def walk_chain(
+    *, want: frozenset[int] = frozenset(), start: tuple[int, str] = (0, GENESIS)
+) -> ChainWalk:
+    """Walk the chain in ``seq`` order from ``start`` (a (seq, hash) known to be good), checking
+    every row: it follows the previous one (seq + 1, prev_hash, a higher id), it is sealed by a
+    configured key no older than the previous row's, and its hash is the MAC of its content.
+    Stops at the first break."""
+    keys = {k.id: k for k in keyring()}
+    walk = ChainWalk(head_seq=start[0], head_hash=start[1])
+    prev_rank, prev_id = len(keys), 0
+    for event in _events(start[0]):
+        walk.checked += 1
+        reason = ""
+        key = keys.get(event.key_id)
+        if event.pk <= prev_id:
+            # Pages list events by id: ids must rise with the chain's numbers.
+            reason = "its id is lower than the previous row's: rows were swapped or reordered"
+        elif event.seq != walk.head_seq + 1:
+            reason = (
+                f"it is number {event.seq} but follows number {walk.head_seq}: "
+                "rows were removed, inserted or renumbered"
+            )
+        elif event.prev_hash != walk.head_hash:
+            reason = (
+                "its prev_hash does not match the previous row: a row was removed, "
+                "inserted or reordered"
+            )
+        elif key is None:
+            reason = f"it is sealed with key {event.key_id!r}, which is not configured"
+        elif key.rank > prev_rank:
+            reason = (
+                f"it is sealed with key {key.id}, older than the key of the row before it: "
+                "a retired key was used to write it"
+            )
+        elif not hmac.compare_digest(event_hash(event, event.prev_hash, key), event.hash):
+            reason = (
+                "its content does not match its seal: the row was edited, or written "
+                "without the key"
+            )
+        if reason:
+            walk.broken = ChainBreak(event.pk, reason)
+            return walk
+        assert key is not None
+        prev_rank, prev_id = key.rank, event.pk
+        walk.head_seq, walk.head_hash = event.seq, event.hash
+        if event.seq in want:
+            walk.hashes_at[event.seq] = event.hash
+    return walk
 
 
 def verify_chain() -> tuple[int, ChainBreak | None]:
-    """Walk the chain in id order. Returns (events checked, first break or None)."""
-    prev = GENESIS
-    checked = 0
-    for event in _events():
-        checked += 1
-        if event.prev_hash != prev:
-            return checked, ChainBreak(
-                event.pk,
-                "its prev_hash does not match the previous row: a row was removed or reordered",
-            )
-        if event_hash(event, prev) != event.hash:
-            return checked, ChainBreak(
-                event.pk, "its content does not match its hash: the row was edited"
-            )
-        prev = event.hash
-    return checked, None
+    """Walk the whole chain. Returns (events checked, first break or None)."""
+    walk = walk_chain()
+    return walk.checked, walk.broken

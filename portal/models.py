@@ -215,9 +215,12 @@ class AuditEventQuerySet(ImmutableQuerySet["AuditEvent"]):
 
 
 class AuditEvent(ImmutableModel):
-    """One entry of the sign-off history. Append-only and hash-chained: ``hash`` is SHA-256
-    over the canonical content (see portal.audit) and ``prev_hash``, the hash of the entry
-    before it. ``prev_hash`` is unique, so two writers can never fork the chain."""
+    """One entry of the sign-off history. Append-only and chained under a key: ``hash`` is
+    HMAC-SHA256, with the key named by ``key_id``, over every other column (see portal.audit)
+    and ``prev_hash``, the hash of the entry before it. ``seq`` numbers the entries 1, 2, 3...
+    with no gap; ``seq`` and ``prev_hash`` are unique, so two writers can never fork the
+    chain. No ``actor`` means Preflight itself (the system actor), whatever ``actor_name``
+    says."""
 
     class Action(models.TextChoices):
         TICK = "tick", "Marked done"
@@ -241,6 +244,8 @@ class AuditEvent(ImmutableModel):
         DRILL_STARTED = "drill_started", "Drill started"
         DRILL_FINISHED = "drill_finished", "Drill finished"
 
+    seq = models.PositiveBigIntegerField(unique=True)
+    key_id = models.CharField(max_length=32)
     created_at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
@@ -275,3 +280,13 @@ class AuditEvent(ImmutableModel):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.service_slug} {self.item_key}"
+
+    @property
+    def is_system(self) -> bool:
+        """Recorded by Preflight itself: decided by the actor id, never by the name."""
+        return self.actor_id is None
+
+    @property
+    def actor_kind(self) -> str:
+        """``system`` or ``user``: the column exports show beside the actor's name."""
+        return "system" if self.is_system else "user"

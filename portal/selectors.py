@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from portal.actors import SYSTEM_ACTOR_NAME
 from portal.models import AuditEvent, ItemState, Service, TemplateSection
 
 COMPLETE = (ItemState.State.DONE, ItemState.State.NOT_APPLICABLE)
@@ -189,7 +190,11 @@ def history(
     if team:
         qs = qs.filter(team_slug=team)
     if user:
-        qs = qs.filter(actor_name=user)
+        # The system is told apart by its missing user id, never by a name someone could take.
+        if user.casefold() == SYSTEM_ACTOR_NAME:
+            qs = qs.filter(actor__isnull=True)
+        else:
+            qs = qs.filter(actor_name=user, actor__isnull=False)
     if since:
         qs = qs.filter(created_at__gte=_day_start(since))
     if until:

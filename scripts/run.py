@@ -29,18 +29,26 @@ FLAWED = "cors_wildcard,no_rate_limit,offset_pagination"
 
 
 def dev_env() -> dict[str, str]:
-    """Persistent dev secrets live in var/dev.env (git-ignored), generated on first run."""
+    """Persistent dev secrets live in var/dev.env (git-ignored), generated on first run; a
+    secret added by a later release is appended to an existing file."""
     VAR.mkdir(parents=True, exist_ok=True)
     env_file = VAR / "dev.env"
-    if not env_file.exists():
-        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n")
-            fh.write(f"PREFLIGHT_SECRET_KEYS={base64.urlsafe_b64encode(os.urandom(32)).decode()}\n")
-            # The local reference services' probe credentials (demo only).
-            fh.write(f"REF_PROBE_PASSWORD={secrets.token_urlsafe(16)}\n")
-            fh.write(f"REF_OTP_SECRET={base64.b32encode(os.urandom(20)).decode()}\n")
-            fh.write(f"REF_DRILL_TOKEN={secrets.token_urlsafe(16)}\n")
+    generators = {
+        "DJANGO_SECRET_KEY": lambda: secrets.token_urlsafe(50),
+        "PREFLIGHT_SECRET_KEYS": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        # The HMAC key of the audit chain (never in the database).
+        "PREFLIGHT_AUDIT_KEYS": lambda: secrets.token_urlsafe(32),
+        # The local reference services' probe credentials (demo only).
+        "REF_PROBE_PASSWORD": lambda: secrets.token_urlsafe(16),
+        "REF_OTP_SECRET": lambda: base64.b32encode(os.urandom(20)).decode(),
+        "REF_DRILL_TOKEN": lambda: secrets.token_urlsafe(16),
+    }
+    fd = os.open(env_file, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "r+") as fh:
+        present = {line.split("=", 1)[0] for line in fh.read().splitlines() if "=" in line}
+        for name, generate in generators.items():
+            if name not in present:
+                fh.write(f"{name}={generate()}\n")
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
     env = {**os.environ, **{k: v for k, v in values.items() if k not in os.environ}}
     env.setdefault("PREFLIGHT_ENV", "dev")
@@ -82,6 +90,8 @@ def main() -> int:
     manage(env, "import_template")
     manage(env, "load_demo")
     manage(env, "load_demo_profiles")
+    # A first signed checkpoint of the audit chain now; beat publishes the next ones.
+    manage(env, "audit_checkpoint", "--quiet")
     logs = VAR / "logs"
     logs.mkdir(exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
