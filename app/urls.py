@@ -1,12 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.decorators.debug import sensitive_variables
 
 from app.health import health, ready
 from core.metrics import metrics_view
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    # LoginView hides the password field from error reports; this hides it (and everything
+    # else) from the locals of every frame below it, authentication backends included.
+    path("login/", sensitive_variables()(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("health", health, name="health"),

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checks import selectors
@@ -13,6 +14,7 @@ from checks.engine import ProfileError
 from checks.forms import ProfileForm, RunForm
 from checks.models import ValidationRun
 from checks.services import profiles, runs
+from checks.services.profiles import SECRET_FIELDS
 from checks.services.schedules import BadCron
 from core.errors import DomainError, NotAllowed, refused
 from core.htmx import STOP_POLLING, is_partial
@@ -69,6 +71,10 @@ def rerun_check(request: HttpRequest, run_id: int, key: str) -> HttpResponse:
     return redirect("checks:run-detail", new.pk)
 
 
+# The submitted secrets never appear in an error report or the DEBUG page: not as POST
+# fields, and not as local variables of this view or anything it calls (core.debug).
+@sensitive_variables()
+@sensitive_post_parameters(*SECRET_FIELDS)
 @require_http_methods(["GET", "POST"])
 def profile_edit(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(Service, slug=slug)

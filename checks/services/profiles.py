@@ -44,6 +44,15 @@ def default_toml(service: Service) -> str:
 
 def _assemble(text: str, secret_names: list[str]) -> str:
     try:
+        return _assemble_data(text, secret_names)
+    except RecursionError:
+        # tomllib and tomli_w recurse once per level: thousands of nested arrays, tables or
+        # dotted keys are bad input, not a server error.
+        raise ProfileError("profile", "invalid TOML: nested too deeply") from None
+
+
+def _assemble_data(text: str, secret_names: list[str]) -> str:
+    try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError("profile", f"invalid TOML: {exc}") from None
@@ -90,7 +99,11 @@ def validate(text: str, secret_names: list[str]) -> None:
     placeholders = {_env_name(n): "JBSWY3DPEHPK3PXP" for n in secret_names}
     if "mongo_uri" in secret_names:  # the real URI is checked on its own in profile_save
         placeholders[_env_name("mongo_uri")] = "mongodb://placeholder.invalid/"
-    parse_profile(_assemble(text, secret_names), env=placeholders, check_files=False)
+    assembled = _assemble(text, secret_names)
+    try:
+        parse_profile(assembled, env=placeholders, check_files=False)
+    except RecursionError:
+        raise ProfileError("profile", "invalid TOML: nested too deeply") from None
 
 
 @transaction.atomic
