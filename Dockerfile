@@ -62,6 +62,7 @@ COPY . /app
 # environment: they are never written to a layer, an ENV or an ARG.
 RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     PREFLIGHT_SECRET_KEYS="$(python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" \
+    PREFLIGHT_AUDIT_KEYS="$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" \
     DJANGO_ALLOWED_HOSTS=build.invalid \
     DATABASE_URL=sqlite:////tmp/preflight-build/build.sqlite3 \
     PREFLIGHT_VAR_DIR=/tmp/preflight-build \

@@ -98,6 +98,7 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
             "DJANGO_SECRET_KEY": "p" * 20 + "-this-is-only-a-test-key-" + "q" * 30,
             "DJANGO_ALLOWED_HOSTS": "preflight.example.com",
             "PREFLIGHT_SECRET_KEYS": Fernet.generate_key().decode(),
+            "PREFLIGHT_AUDIT_KEYS": "a" * 16 + "-only-a-test-audit-key-" + "b" * 16,
             "PREFLIGHT_VAR_DIR": str(tmp_path),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         }

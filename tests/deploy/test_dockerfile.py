@@ -207,7 +207,7 @@ def test_collectstatic_build_step_needs_no_real_secret(
     assert len(runs) == 1
     command = runs[0]
     assert "PREFLIGHT_ENV" not in command  # production comes from the image's ENV
-    for name in ("DJANGO_SECRET_KEY", "PREFLIGHT_SECRET_KEYS"):
+    for name in ("DJANGO_SECRET_KEY", "PREFLIGHT_SECRET_KEYS", "PREFLIGHT_AUDIT_KEYS"):
         assert f'{name}="$(python -c' in command, f"{name} must be generated at build time"
     command = command.replace(BUILD_ONLY_VAR_DIR, str(tmp_path / "build"))
     venv_bin = str(Path(sys.executable).parent)

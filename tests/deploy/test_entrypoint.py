@@ -89,6 +89,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[int, dict[str, str], subprocess.P
         "DJANGO_SETTINGS_MODULE": "app.settings",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "PREFLIGHT_SECRET_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "PREFLIGHT_AUDIT_KEYS": secrets.token_urlsafe(32),
         "DJANGO_ALLOWED_HOSTS": PUBLIC_HOST,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "PREFLIGHT_VAR_DIR": str(tmp_path / "var"),
