@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.contrib.auth.models import User
+from django.core.exceptions import FieldDoesNotExist
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.db.models import Max
@@ -120,7 +121,7 @@ def _adapt(model: type[models.Model], names: Sequence[str]) -> list[Callable[[An
 
 def insert(model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """Multi-row INSERT of plain tuples (column names are field names or attnames)."""
-    fields = [n.removesuffix("_id") if n.endswith("_id") and n != "id" else n for n in names]
+    fields = [_field_name(model, n) for n in names]
     columns = [cast(models.Field, model._meta.get_field(n)).column for n in fields]
     adapters = _adapt(model, fields)
     table = connection.ops.quote_name(model._meta.db_table)
@@ -131,6 +132,15 @@ def insert(model: type[models.Model], names: Sequence[str], rows: Iterable[Seque
         with connection.cursor() as cursor:
             cursor.executemany(sql, batch)
     return len(batch)
+
+
+def _field_name(model: type[models.Model], name: str) -> str:
+    """The field behind a column name: ``service_id`` is the ``service`` relation, while
+    ``key_id`` is a field of its own."""
+    try:
+        return model._meta.get_field(name).name
+    except FieldDoesNotExist:
+        return name.removesuffix("_id")
 
 
 def _next_id(model: type[models.Model]) -> int:
@@ -465,7 +475,7 @@ def _write_audit(rows: list[tuple[Any, ...]]) -> int:
     """Chain the events in time order after the last existing one, as audit.record would:
     numbered on from the head and sealed with the newest audit key."""
     seq, prev = audit.head()
-    key = audit.signing_key()
+    seal = audit.signing_key()
     ids = _Ids(AuditEvent)
     rows.sort(key=lambda r: r[0])
     out = []
@@ -486,7 +496,7 @@ def _write_audit(rows: list[tuple[Any, ...]]) -> int:
         seq += 1
         content = audit.canonical_content(
             seq=seq,
-            key_id=key.id,
+            key_id=seal.id,
             created_at=at,
             actor_id=actor_id,
             actor_name=actor_name,
@@ -501,12 +511,12 @@ def _write_audit(rows: list[tuple[Any, ...]]) -> int:
             evidence_url="",
             payload=payload,
         )
-        digest = audit.chain_hash(content, prev, key)
+        digest = audit.chain_hash(content, prev, seal)
         out.append(
             (
                 ids.take(),
                 seq,
-                key.id,
+                seal.id,
                 at,
                 actor_id,
                 actor_name,
