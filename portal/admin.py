@@ -69,6 +69,15 @@ class ItemStateAdmin(admin.ModelAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the sign-off history has no change or delete path."""
 
-    list_display = ["id", "created_at", "actor_name", "action", "service_slug", "item_key"]
+    list_display = [
+        "id",
+        "seq",
+        "created_at",
+        "actor_name",
+        "actor_kind",
+        "action",
+        "service_slug",
+        "item_key",
+    ]
     list_filter = ["action", "team_slug"]
     search_fields = ["service_slug", "item_key", "actor_name"]

@@ -123,3 +123,26 @@ def test_history_tells_the_system_apart_by_user_id_not_by_name(service, lead) ->
     # Filtering on the system's name finds the system's events only.
     filtered = client.get(reverse("portal:history"), {"user": SYSTEM_ACTOR_NAME}).content.decode()
     assert "by the system" in filtered and "by the impostor" not in filtered
+
+
+def test_the_launch_review_timeline_marks_system_decisions_by_user_id(service, lead) -> None:
+    from datetime import date
+
+    from reviews.models import Decision, LaunchReview
+
+    review = LaunchReview.objects.create(
+        service=service, requested_by=lead, target_date=date.today()
+    )
+    User.objects.bulk_create([User(username=SYSTEM_ACTOR_NAME)])
+    impostor = User.objects.get(username=SYSTEM_ACTOR_NAME)
+    Decision.objects.create(
+        review=review, kind="invalidate", actor=None, actor_name=SYSTEM_ACTOR_NAME, snapshot={}
+    )
+    Decision.objects.create(
+        review=review, kind="approve", actor=impostor, actor_name=SYSTEM_ACTOR_NAME, snapshot={}
+    )
+    client = Client()
+    client.force_login(lead)
+    html = client.get(reverse("reviews:review-detail", args=[review.pk])).content.decode()
+    assert html.count('class="actor-system"') == 1
+    assert f"by {SYSTEM_ACTOR_NAME} ·" in html  # the impostor: a person's name, not the badge
