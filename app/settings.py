@@ -311,7 +311,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # Signed checkpoints of the audit chain are evidence: logged whatever LOG_LEVEL says.
+        "preflight.audit": {"level": "INFO"},
+    },
 }
 # Workers log through the same configuration (JSON, with the request id of the enqueuer).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

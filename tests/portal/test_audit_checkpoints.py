@@ -45,6 +45,8 @@ def test_a_checkpoint_goes_to_the_file_and_the_json_log_stream(db, checkpoint_fi
     logged = json.loads(JsonFormatter().format(record))  # what the log stream carries
     assert json.loads(logged["checkpoint"]) == line
     assert checkpoint.signature_ok()
+    # Evidence, not chatter: logged whatever LOG_LEVEL the root logger has.
+    assert logging.getLogger("preflight.audit").level == logging.INFO
 
 
 def test_the_head_is_published_once_unless_forced(db, checkpoint_file):

@@ -41,7 +41,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from portal import audit, checkpoints
 from portal.models import AuditEvent, Service
@@ -64,10 +64,7 @@ def case(number: int) -> Callable[[Case], Case]:
     return register
 
 
-@pytest.fixture
-def chain(service, lead) -> list[AuditEvent]:
-    """service_created + 29 more events, by the lead and by the system; a checkpoint of the
-    head (event 30) is published."""
+def _build_chain(service: Service, lead: Any) -> list[AuditEvent]:
     for n in range(EVENTS - 1):
         audit.record(
             action=AuditEvent.Action.NOT_APPLICABLE if n % 2 else AuditEvent.Action.REOPEN,
@@ -84,6 +81,13 @@ def chain(service, lead) -> list[AuditEvent]:
     events = list(AuditEvent.objects.order_by("seq"))
     assert len(events) == EVENTS
     return events
+
+
+@pytest.fixture
+def chain(service, lead) -> list[AuditEvent]:
+    """service_created + 29 more events, by the lead and by the system; a checkpoint of the
+    head (event 30) is published."""
+    return _build_chain(service, lead)
 
 
 def _table() -> str:
@@ -380,4 +384,23 @@ def test_tampering_is_detected(chain, checkpoint_file, number, title, tamper) ->
 def test_the_docstring_enumerates_every_case() -> None:
     assert sorted(LISTED) == list(range(1, 19))
     assert sorted(n for n, _, _ in CASES) == sorted(LISTED)
-    print(f"Tampering: {len(CASES)} of {len(LISTED)} cases enumerated, each one a test above")
+
+
+def test_tampering_18_of_18_detected(service, lead, settings, tmp_path, capsys) -> None:
+    """All the cases again, one after the other on fresh chains (each rolled back), counted."""
+    detected, missed = [], []
+    for number, title, tamper in sorted(CASES, key=lambda c: c[0]):
+        path = tmp_path / f"case-{number}.jsonl"
+        settings.PREFLIGHT_AUDIT_CHECKPOINT_PATH = path
+        with transaction.atomic():
+            events = _build_chain(service, lead)
+            try:
+                message = tamper(events, path)
+            except (AssertionError, pytest.fail.Exception):
+                message = ""
+            (detected if "NOT verified" in message else missed).append(f"{number}. {title}")
+            transaction.set_rollback(True)
+    with capsys.disabled():
+        print(f"\nTampering: {len(detected)} of {len(LISTED)} detected")
+    assert not missed, missed
+    assert len(detected) == len(LISTED) == 18
