@@ -11,6 +11,8 @@ from django.conf import settings
 
 from checks.models import CheckResult, ValidationRun
 from checks.services import runs
+from portal.audit import verify_chain
+from portal.models import AuditEvent
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -42,3 +44,6 @@ def test_a_real_worker_runs_a_validation_and_redelivery_adds_nothing(
     _wait_finished(second)  # the worker took the duplicates before this one (FIFO, solo)
     assert CheckResult.objects.filter(run=run).count() == 3
     assert worker.poll() is None
+    # What the worker recorded in the sign-off history verifies here: same audit key.
+    assert AuditEvent.objects.filter(actor__isnull=True, action="verified").exists()
+    assert verify_chain()[1] is None

@@ -34,6 +34,8 @@ def worker(tmp_path) -> Iterator[subprocess.Popen[bytes]]:
         "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         # The worker must decrypt what this process encrypted.
         "PREFLIGHT_SECRET_KEYS": ",".join(settings.PREFLIGHT_SECRET_KEYS),
+        # ...and seal audit events with the key this process verifies them with.
+        "PREFLIGHT_AUDIT_KEYS": ",".join(settings.PREFLIGHT_AUDIT_KEYS),
         "PREFLIGHT_VAR_DIR": str(tmp_path),
     }
     log = (tmp_path / "worker.log").open("wb")
