@@ -12,6 +12,7 @@ request goes through the guarded client. Nothing here imports Django.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -60,7 +61,14 @@ _PARAM = re.compile(r"\{([^}]+)\}")
 
 
 class DiscoveryFailed(Exception):
-    """Nothing to draft from: the service cannot be reached or publishes no document."""
+    """Nothing to draft from: the service cannot be reached or publishes no document.
+
+    ``reason`` says which, for callers that show it: ``unreachable``, ``no_document`` or
+    ``refused`` (the outbound policy refused the destination before any connection)."""
+
+    def __init__(self, message: str, reason: str = "unreachable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -184,7 +192,7 @@ def fetch_document(
         try:
             response = client.get(url, follow_redirects=True)
         except DestinationRefused as exc:
-            raise DiscoveryFailed(f"{url}: {exc}") from exc
+            raise DiscoveryFailed(f"{url}: {exc}", "refused") from exc
         except (httpx.HTTPError, ResponseTooLarge) as exc:
             tried.append(f"{url} ({type(exc).__name__}: {exc})")
             continue
@@ -194,14 +202,17 @@ def fetch_document(
             if isinstance(data.get("openapi"), str) and isinstance(data.get("paths"), dict):
                 return Doc(data), url
             if "swagger" in data:
-                raise DiscoveryFailed(f"{url} is a Swagger 2 document; discover reads OpenAPI 3")
+                raise DiscoveryFailed(
+                    f"{url} is a Swagger 2 document; discover reads OpenAPI 3", "no_document"
+                )
         tried.append(f"{url} ({response.status_code})")
     if not reached:
         raise DiscoveryFailed(
             f"cannot reach {base_url}: " + "; ".join(tried) if tried else f"cannot reach {base_url}"
         )
     raise DiscoveryFailed(
-        "no OpenAPI document found (tried " + ", ".join(tried) + "); pass --openapi-url"
+        "no OpenAPI document found (tried " + ", ".join(tried) + "); pass --openapi-url",
+        "no_document",
     )
 
 
@@ -525,15 +536,20 @@ def discover(
     *,
     openapi_url: str | None = None,
     credentials: Credentials | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Draft:
-    """Draft a profile for the service at ``base_url`` (DiscoveryFailed when impossible)."""
+    """Draft a profile for the service at ``base_url`` (DiscoveryFailed when impossible).
+    ``progress`` is told each stage as it starts (the portal shows it while it waits)."""
     creds = credentials or Credentials()
+    tell = progress or (lambda stage: None)
+    tell("reading the OpenAPI document")
     doc, found_at = fetch_document(client, base_url, openapi_url)
     draft = Draft(base_url=base_url.rstrip("/"), openapi_url=found_at)
     info = doc.data.get("info") or {}
     service = draft.section("service")
     service.set("name", _slug(str(info.get("title") or "service")), "the document's info.title")
     service.set("base_url", draft.base_url, "--base-url")
+    tell("inferring the login, the resource and the routes")
     login = infer_login(doc, draft.base_url)
     resource = infer_resource(doc)
     _auth_section(draft, doc, login, creds)
@@ -541,7 +557,30 @@ def discover(
     _resource_section(draft, doc, resource)
     _todo_sections(draft)
     if creds.password is not None or (login is not None and login.style == "static"):
+        tell("logging in once to confirm the draft")
         _confirm(draft, client, creds, doc, login)
+    return draft
+
+
+def blank_draft(base_url: str, name: str, *, username: str | None = None) -> Draft:
+    """A profile to fill in by hand, shaped like a discovered one: where discovery found
+    nothing to draft from (no document), every setting is left to fill in."""
+    draft = Draft(base_url=base_url.rstrip("/"), openapi_url="")
+    service = draft.section("service")
+    service.set("name", name, "the service's name")
+    service.set("base_url", draft.base_url, "the staging URL")
+    auth = draft.section("auth")
+    auth.todo("style", "json", "how the probe logs in: json, oauth2_password, static, ...")
+    if username:
+        auth.set("username", username, "the probe username given")
+    else:
+        auth.todo("username", "probe", "fill in: the probe user")
+    auth.todo("token_path", "access_token", "where the login answer holds the token")
+    paths = draft.section("paths")
+    for key, example in (("health", "/health"), ("login", "/auth/login"), ("items", "/items")):
+        paths.todo(key, example, f'fill in, or "" when the service has no {key} route')
+    draft.section("resource").todo("create_body", {"name": "${marker}"}, "fill in with paths.items")
+    _todo_sections(draft)
     return draft
 
 
@@ -871,7 +910,7 @@ def _confirm(
         target = _target(draft, client, creds)
         session = target.session()
     except (LoginFailed, MissingSetting, ProfileError, httpx.HTTPError) as exc:
-        raise LoginNotConfirmed(_profile_text(draft), _why(exc)) from exc
+        raise LoginNotConfirmed(_profile_text(draft), _why(exc), draft) from exc
     what = "the static token" if login and login.style == "static" else "logged in"
     protected = _protected_url(draft)
     if protected is None:
@@ -894,6 +933,7 @@ def _confirm(
         _profile_text(draft),
         f"{what}, but GET {protected} refused the token with every scheme tried "
         f"({', '.join(str(c) for c in candidates)})",
+        draft,
     )
 
 
@@ -915,11 +955,13 @@ def _why(exc: Exception) -> str:
 
 
 class LoginNotConfirmed(Exception):
-    """A draft was made, but logging in with it did not work; ``draft_toml`` is still shown."""
+    """A draft was made, but logging in with it did not work; ``draft_toml`` (and ``draft``,
+    for callers that show it as a form) is still shown."""
 
-    def __init__(self, draft_toml: str, why: str) -> None:
+    def __init__(self, draft_toml: str, why: str, draft: Draft | None = None) -> None:
         self.draft_toml = draft_toml
         self.why = why
+        self.draft = draft
         super().__init__(why)
 
 
@@ -928,6 +970,7 @@ __all__ = [
     "DiscoveryFailed",
     "Doc",
     "LoginNotConfirmed",
+    "blank_draft",
     "discover",
     "fetch_document",
     "render_toml",

@@ -55,6 +55,40 @@ class Draft:
     def section(self, name: str) -> Section:
         return self.sections.setdefault(name, Section(name))
 
+    def to_data(self) -> dict[str, Any]:
+        """The whole draft as JSON-ready data (the portal stores it between requests)."""
+        return {
+            "base_url": self.base_url,
+            "openapi_url": self.openapi_url,
+            "notes": list(self.notes),
+            "sections": [
+                {
+                    "name": section.name,
+                    "entries": [
+                        {"key": e.key, "value": e.value, "source": e.source, "inferred": e.inferred}
+                        for e in section.entries
+                    ],
+                }
+                for section in self.sections.values()
+            ],
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Draft:
+        """The draft ``to_data`` wrote."""
+        draft = cls(
+            base_url=str(data["base_url"]),
+            openapi_url=str(data.get("openapi_url", "")),
+            notes=[str(n) for n in data.get("notes", [])],
+        )
+        for section in data.get("sections", []):
+            target = draft.section(str(section["name"]))
+            for e in section.get("entries", []):
+                target.entries.append(
+                    Entry(str(e["key"]), e["value"], str(e["source"]), bool(e["inferred"]))
+                )
+        return draft
+
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """The inferred values only, as the profile's tables."""
         return {
@@ -92,7 +126,9 @@ def _comment(text: str) -> str:
 
 def render_toml(draft: Draft) -> str:
     lines = [
-        f"# Drafted by `preflight discover` from {draft.openapi_url}",
+        f"# Drafted by `preflight discover` from {draft.openapi_url}"
+        if draft.openapi_url
+        else "# A blank profile: nothing was drafted from an OpenAPI document",
         "# Each value says where it came from; commented lines were not inferred (their",
         "# defaults apply until you set them). Reference: docs/profile.md",
     ]
