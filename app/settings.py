@@ -57,6 +57,10 @@ PREFLIGHT_ALLOW_LOCAL_REPOS = envbool("PREFLIGHT_ALLOW_LOCAL_REPOS", "0" if PROD
 PREFLIGHT_RUN_DEADLINE_S = envint("PREFLIGHT_RUN_DEADLINE_S", "900")
 PREFLIGHT_DISPATCH_RETRY_S = envint("PREFLIGHT_DISPATCH_RETRY_S", "30")
 PREFLIGHT_DISPATCH_MAX_ATTEMPTS = envint("PREFLIGHT_DISPATCH_MAX_ATTEMPTS", "10")
+# "Add a service from its staging URL": a discovery running longer is failed by the sweeper;
+# a draft left unsaved this long expires and its probe secrets are dropped.
+PREFLIGHT_DISCOVERY_DEADLINE_S = envint("PREFLIGHT_DISCOVERY_DEADLINE_S", "300")
+PREFLIGHT_DISCOVERY_KEEP_H = envint("PREFLIGHT_DISCOVERY_KEEP_H", "24")
 PREFLIGHT_BASE_URL = envstr("PREFLIGHT_BASE_URL", "http://127.0.0.1:8000")
 # Drills (drills/): Alertmanager's bearer token for /hooks/alertmanager (no default: unset,
 # the webhook refuses everything); a drill silent this long is restored by the sweeper.
@@ -286,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
     },
     "sweep-runs": {"task": "checks.tasks.sweep_runs", "schedule": 60.0},
+    "sweep-discoveries": {"task": "checks.tasks.sweep_discoveries", "schedule": 60.0},
     "sweep-drills": {"task": "drills.tasks.sweep_drills", "schedule": 20.0},
     "audit-checkpoint": {
         "task": "portal.tasks.publish_audit_checkpoint",

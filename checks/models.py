@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from portal.models import Service
+from portal.models import ChecklistTemplate, Service, Team
 
 
 class ValidationRun(models.Model):
@@ -126,3 +126,87 @@ class StagingProfile(models.Model):
     @property
     def secret_names(self) -> list[str]:
         return sorted(self.secrets)
+
+
+class DiscoveryJob(models.Model):
+    """A team lead's "add a service from its staging URL": the service to create, the
+    discovery of its profile on the worker (checks.engine.discover), and the draft the lead
+    reviews and saves. The probe's secrets are encrypted at rest (checks.secrets) and dropped
+    when the job is saved or expires.
+
+    State machine::
+
+        queued ──(worker claims it)──► running ──► drafted  (a draft; its login confirmed, or
+           ▲ │                            │                  no credentials were given)
+           │ │                            ├─► failed   (reason: unreachable, no_document,
+           │ │                            │             refused, login_failed [draft kept], error)
+           │ │                            └─(stuck past the deadline; sweeper)─► failed (stuck)
+           │ └─(never dispatched after N attempts; sweeper)─► failed (not_started)
+           └──────(retry, maybe with a corrected URL or credentials)── drafted | failed
+        failed ──(a blank profile instead)──► drafted
+        drafted | failed ──(save: service + profile + secrets, one transaction)──► saved
+        drafted | failed ──(left alone past the keep window; sweeper)──► expired
+
+    A queued job whose message was lost is dispatched again by the sweeper. A re-delivered
+    message for a running job runs discovery again (it only reads the service and logs in
+    once); only the first finish is kept.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Discovering"
+        DRAFTED = "drafted", "Draft ready"
+        FAILED = "failed", "Failed"
+        SAVED = "saved", "Saved"
+        EXPIRED = "expired", "Expired"
+
+    class Reason(models.TextChoices):
+        NONE = "", "—"
+        UNREACHABLE = "unreachable", "The service cannot be reached"
+        NO_DOCUMENT = "no_document", "No OpenAPI document"
+        REFUSED = "refused", "Destination refused by the outbound policy"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        STUCK = "stuck", "Stuck (worker lost?)"
+        NOT_STARTED = "not_started", "Never started"
+        ERROR = "error", "Unexpected error"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+    OPEN = (Status.DRAFTED, Status.FAILED)  # waiting for the lead: save, retry or blank
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="discoveries")
+    template = models.ForeignKey(ChecklistTemplate, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100)
+    tier = models.PositiveSmallIntegerField(choices=Service.Tier.choices)
+    lifecycle = models.CharField(max_length=20, choices=Service.Lifecycle.choices)
+    base_url = models.URLField(max_length=500)
+    openapi_url = models.URLField(max_length=500, blank=True)
+    username = models.CharField(max_length=200, blank=True)
+    secrets = models.JSONField(default=dict, blank=True)  # name -> Fernet token
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True, default="")
+    message = models.TextField(blank=True)  # why it failed, scrubbed of the secrets
+    stage = models.CharField(max_length=100, blank=True)  # what the worker is doing now
+    draft = models.JSONField(default=dict, blank=True)  # checks.engine.draft.Draft.to_data()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "finished_at"])]
+
+    def __str__(self) -> str:
+        return f"discovery #{self.pk} of {self.base_url} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.UNFINISHED

@@ -9,8 +9,11 @@ from django.db.models import QuerySet
 from checks.catalog import REGISTRY
 from checks.engine import DestinationPolicy
 from checks.engine.registry import STEPS
-from checks.models import CheckResult, StagingProfile, ValidationRun
-from portal.models import Service
+from checks.models import CheckResult, DiscoveryJob, StagingProfile, ValidationRun
+from portal.models import ChecklistTemplate, Membership, Service, Team
+from portal.templates_io import DEFAULT_TEMPLATE
+
+DEFAULT_TEMPLATE_KEY = DEFAULT_TEMPLATE.parent.name  # checklists/<key>/vN.toml
 
 
 def outbound_policy() -> DestinationPolicy:
@@ -84,3 +87,32 @@ def run_load_curve(run: ValidationRun) -> dict[str, Any] | None:
 
 def profile_of(service: Service) -> StagingProfile | None:
     return StagingProfile.objects.filter(service=service).first()
+
+
+# --- adding a service from its staging URL ---------------------------------------------------
+
+
+def teams_for_new_service(user: Any) -> QuerySet[Team]:
+    """The teams ``user`` may add a service to: the teams they belong to (their leads)."""
+    if not user.is_authenticated:
+        return Team.objects.none()
+    return Team.objects.filter(memberships__user_id=user.pk).distinct().order_by("name")
+
+
+def can_add_service_to(user: Any, team: Team) -> bool:
+    return bool(user.is_authenticated) and (
+        Membership.objects.filter(user_id=user.pk, team_id=team.pk).exists()
+    )
+
+
+def newest_templates() -> list[ChecklistTemplate]:
+    """The newest version of each checklist template, the default template's first."""
+    newest: dict[str, ChecklistTemplate] = {}
+    for template in ChecklistTemplate.objects.order_by("key", "-version"):
+        newest.setdefault(template.key, template)
+    return sorted(newest.values(), key=lambda t: (t.key != DEFAULT_TEMPLATE_KEY, t.key))
+
+
+def discovery_of(job_id: int) -> DiscoveryJob | None:
+    jobs = DiscoveryJob.objects.select_related("team", "template", "service")
+    return jobs.filter(pk=job_id).first()

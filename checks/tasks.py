@@ -1,4 +1,4 @@
-"""Celery entry points for validation runs: thin, idempotent, by id."""
+"""Celery entry points for validation runs and service discovery: thin, idempotent, by id."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from checks.services import runs
+from checks.services import discoveries, runs
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +27,16 @@ def sweep_runs() -> dict[str, int]:
 @shared_task(name="checks.tasks.scheduled_validation")
 def scheduled_validation(service_id: int) -> int | None:
     return runs.start_scheduled_run(service_id)
+
+
+@shared_task(name="checks.tasks.discover_service", acks_late=True, reject_on_worker_lost=True)
+def discover_service(job_id: int) -> str:
+    job = discoveries.execute(job_id)
+    status = job.status if job else "skipped"
+    log.info("discovery %s: %s", job_id, status, extra={"discovery_id": job_id})
+    return status
+
+
+@shared_task(name="checks.tasks.sweep_discoveries")
+def sweep_discoveries() -> dict[str, int]:
+    return discoveries.sweep()
