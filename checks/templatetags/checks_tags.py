@@ -1,5 +1,6 @@
-"""The service page's validation panel: recent runs, the steps to run and the profile link,
-as one inclusion tag, so the portal (which the checks app builds on) knows nothing of runs."""
+"""The service page's validation panel (recent runs, the steps to run and the profile link) and
+the service list's "Add a service" link, as tags, so the portal (which the checks app builds
+on) knows nothing of runs or discovery."""
 
 from __future__ import annotations
 
@@ -23,3 +24,11 @@ def validation_panel(context: template.Context, service: Service) -> dict[str, A
         "steps": selectors.available_steps(),
         "has_profile": selectors.profile_of(service) is not None,
     }
+
+
+@register.inclusion_tag("checks/inc/add_service_link.html", takes_context=True)
+def add_service_link(context: template.Context) -> dict[str, Any]:
+    """The link to add a service from its staging URL, for members of a team."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return {"show": user is not None and selectors.teams_for_new_service(user).exists()}
