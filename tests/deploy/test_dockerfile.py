@@ -186,6 +186,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         "examples/reference_service/app.py",
         "deploy/entrypoint.sh",
         "deploy/healthcheck.py",
+        "docs/profile.md",  # served at /docs/profile/
     ):
         assert not _ignored(path, patterns), f"{path} is needed in the image"
 

@@ -232,6 +232,61 @@ def launch_gate_remote(c: Corpus) -> None:
         assert exited.value.code == 2
 
 
+# --- adding a service from its staging URL (discovery, Django) ------------------------------
+
+
+def discovery_from_the_portal(c: Corpus) -> None:
+    """A lead asks the portal to discover a service; the worker's task (called here as a
+    function) reads the document, probes routes and logs in once. Aimed at the forbidden
+    listener directly, through the redirector, and as the client-credentials token URL of an
+    allowed service's document (where the confirming login would go)."""
+    from fastapi import Depends, FastAPI
+    from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+    from fastapi.security import OAuth2
+
+    from checks.models import DiscoveryJob
+    from checks.tasks import discover_service
+    from tests.checks.discovery_support import serve_app, signed_in, start
+
+    c.settings()
+    team = c.request.getfixturevalue("team")
+    c.request.getfixturevalue("lead")
+    c.request.getfixturevalue("template")
+    app = FastAPI()
+    flows = OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl=f"{c.forbidden_url}/t")
+    )
+
+    @app.get("/things", dependencies=[Depends(OAuth2(flows=flows))])
+    def things() -> list[str]:
+        return []
+
+    client = signed_in("lead")
+    with serve_app(app) as token_url_service:
+        for slug, url, openapi_url in (
+            ("direct", c.forbidden_url, ""),
+            # The redirector's own document is found (FastAPI serves it), its routes answer
+            # 307 and are not followed; a document URL that redirects is followed, and refused.
+            ("redirected", c.redirector.url, f"{c.redirector.url}/spec.json"),
+            ("token-url", token_url_service, ""),
+        ):
+            response = start(
+                client,
+                team,
+                url,
+                slug=slug,
+                openapi_url=openapi_url,
+                username="client",
+                password="pw-1234",
+            )
+            assert response.status_code == 302
+            job = DiscoveryJob.objects.get(slug=slug)
+            assert discover_service(job.pk) == "failed"
+            job.refresh_from_db()
+            assert job.reason == "refused", job.message
+            assert "destination refused: 127.0.0.2" in job.message, job.message
+
+
 # --- git (repository checks) ---------------------------------------------------------------
 
 
@@ -377,6 +432,7 @@ OUTBOUND_PATHS = [
     drill_hooks_redirected,
     django(webhooks),
     django(launch_gate_remote),
+    django(discovery_from_the_portal),
     git_clone,
     mongo_seed,
     mongo_uri_options,
