@@ -317,3 +317,20 @@ def test_an_api_key_given_as_the_password_becomes_the_static_token_secret(lead, 
             widgets.base_url + "/v1/widgets", headers=target.header_for(widgets.password)
         )
     assert items.status_code == 200
+
+
+def test_the_probes_secrets_are_hidden_from_error_reports(lead, team) -> None:
+    from django.test import RequestFactory
+    from django.views.debug import get_exception_reporter_filter
+
+    from checks import views
+
+    request = RequestFactory().post(
+        reverse("checks:add-service"),
+        {"name": "x", "base_url": "not a url", "password": "pw-in-a-report", "otp_secret": "OTP"},
+    )
+    request.user = lead
+    assert views.add_service(request).status_code == 400
+    shown = get_exception_reporter_filter(request).get_post_parameters(request)
+    assert shown["name"] == "x" and "pw-in-a-report" not in str(dict(shown))
+    assert shown["password"] == shown["otp_secret"] != "OTP"
