@@ -2,59 +2,35 @@
 
 Attempts go through django.contrib.auth.authenticate, so django-axes (first authentication
 backend) counts failures per (username, client address) and refuses a locked-out pair before
-the password is even checked; the lockout answers 429 with Retry-After, in the error format."""
+the password is even checked; the lockout answers 429 with Retry-After, in the error format.
+The body is validated first (api/schemas.Login, and the parser's refusal of NUL and lone
+surrogates): a username django-axes cannot encode never reaches it."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest
+from ninja import Router
 
-from api import services
-from api.http import ApiError, Caller, Result, parse_json
+from api import schemas, services
+from api.errors import ApiError
 from core.errors import lockout_retry_after
 
-FIELDS = {"username", "password", "scope"}
+router = Router()
 
 
-def _credentials(data: Any) -> tuple[str, str, list[str]]:
-    """(username, password, scopes) of a well-formed body; 400 naming every problem."""
-    if not isinstance(data, dict):
-        raise ApiError(
-            400, "validation_error", 'The body is {"username", "password", "scope"?}.', []
-        )
-    details = [
-        {"field": key, "message": f"unknown field {key}"} for key in sorted(set(data) - FIELDS)
-    ]
-    for key in ("username", "password"):
-        value = data.get(key)
-        if not isinstance(value, str) or not value or len(value) > 1024 or "\x00" in value:
-            details.append({"field": key, "message": f"{key} must be a non-empty string"})
-    scope = data.get("scope")
-    scopes = list(services.PERSONAL_SCOPES)
-    if scope is not None:
-        if not isinstance(scope, str) or not scope.split():
-            details.append({"field": "scope", "message": "scope is a space-separated string"})
-        elif refused := sorted(set(scope.split()) - set(services.PERSONAL_SCOPES)):
-            details.append(
-                {
-                    "field": "scope",
-                    "message": f"not grantable here: {' '.join(refused)} (allowed: "
-                    f"{' '.join(services.PERSONAL_SCOPES)})",
-                }
-            )
-        else:
-            scopes = sorted(set(scope.split()))
-    if details:
-        raise ApiError(400, "validation_error", "The login body is not valid.", details)
-    return data["username"], data["password"], scopes
-
-
-def login(request: HttpRequest, caller: Caller) -> Result:
-    username, password, scopes = _credentials(parse_json(request))
-    user = authenticate(request=request, username=username, password=password)
+@router.post(
+    "/auth/login",
+    auth=None,
+    response={200: schemas.AccessToken, frozenset({400, 401, 413, 429}): schemas.Error},
+    operation_id="login",
+    summary="Exchange a username and password for a short-lived personal bearer token",
+    description="No authentication.",
+    url_name="login",
+)
+def login(request: HttpRequest, payload: schemas.Login) -> schemas.AccessToken:
+    user = authenticate(request=request, username=payload.username, password=payload.password)
     if getattr(request, "axes_locked_out", False):
         seconds = lockout_retry_after(request)
         raise ApiError(
@@ -66,12 +42,12 @@ def login(request: HttpRequest, caller: Caller) -> Result:
         )
     if user is None:
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
-    issued = services.personal_token_create(user=user, scopes=scopes)
+    issued = services.personal_token_create(user=user, scopes=payload.scopes)
     # As for a session login: last_login is updated and django-axes resets the failures.
     user_logged_in.send(sender=type(user), request=request, user=user)
-    return 200, {
-        "access_token": issued.secret,
-        "token_type": "bearer",
-        "expires_in": int(services.PERSONAL_LIFETIME.total_seconds()),
-        "scope": " ".join(issued.token.scopes),
-    }
+    return schemas.AccessToken(
+        access_token=issued.secret,
+        token_type="bearer",
+        expires_in=int(services.PERSONAL_LIFETIME.total_seconds()),
+        scope=" ".join(issued.token.scopes),
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from django.utils import timezone
 from api.models import Annotation, ApiToken
 from core.errors import Conflict, InvalidInput, NotAllowed
 from portal import audit
-from portal.models import AuditEvent, Team
+from portal.models import AuditEvent, Membership, Team
 
 PREFIX = "pf_"
 SCOPES = tuple(ApiToken.Scope.values)
@@ -152,60 +151,12 @@ def authenticate(secret: str) -> ApiToken | None:
 
 
 # --- annotations ----------------------------------------------------------------------------
+# The bodies are validated by the API's schemas (api/schemas.py); these are the writes and who
+# may make them.
 
 NAME_MAX = 200
 TAG_MAX = 100
 TAGS_MAX = 20
-FIELDS = ("name", "tags")
-
-
-class BadAnnotation(InvalidInput):
-    """Every problem of a body at once: ``details`` is ``[{field, message}]``."""
-
-    def __init__(self, details: list[dict[str, str]]) -> None:
-        self.details = details
-        super().__init__("The annotation is not valid: " + "; ".join(d["message"] for d in details))
-
-
-def _text_problem(value: Any, limit: int) -> str | None:
-    """Why ``value`` is not a storable short text, or None.
-
-    Control characters and lone surrogates are refused: PostgreSQL cannot store NUL, and a
-    lone surrogate cannot be encoded at all; both would otherwise surface as a 500."""
-    if not isinstance(value, str):
-        return "must be a string"
-    if not value.strip():
-        return "must not be blank"
-    if len(value) > limit:
-        return f"must be at most {limit} characters"
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        return "must not contain control characters"
-    return None
-
-
-def annotation_validate(data: Any, *, partial: bool) -> dict[str, Any]:
-    """The fields of a create (all required but tags) or change (any subset) body."""
-    if not isinstance(data, dict):
-        raise BadAnnotation([{"field": "", "message": "the body must be a JSON object"}])
-    errors = [
-        {"field": key, "message": f"unknown field {key}"} for key in sorted(set(data) - set(FIELDS))
-    ]
-    if not partial and "name" not in data:
-        errors.append({"field": "name", "message": "name is required"})
-    if "name" in data and (problem := _text_problem(data["name"], NAME_MAX)):
-        errors.append({"field": "name", "message": f"name {problem}"})
-    tags = data.get("tags", [])
-    if not isinstance(tags, list) or len(tags) > TAGS_MAX:
-        errors.append(
-            {"field": "tags", "message": f"tags must be a list of at most {TAGS_MAX} strings"}
-        )
-    else:
-        for n, tag in enumerate(tags):
-            if problem := _text_problem(tag, TAG_MAX):
-                errors.append({"field": f"tags[{n}]", "message": f"tags[{n}] {problem}"})
-    if errors:
-        raise BadAnnotation(errors)
-    return {key: data[key] for key in FIELDS if key in data}
 
 
 def _creator(token: ApiToken | None, user: Any) -> Any:
@@ -214,26 +165,66 @@ def _creator(token: ApiToken | None, user: Any) -> Any:
     return token.user if token is not None else None
 
 
+def _team_ids(user: Any, token: ApiToken | None) -> set[int]:
+    teams = set()
+    if user is not None:
+        teams |= set(Membership.objects.filter(user_id=user.pk).values_list("team_id", flat=True))
+    if token is not None and token.team_id is not None:
+        teams.add(token.team_id)
+    return teams
+
+
+def may_change_annotation(annotation: Annotation, *, token: ApiToken | None, user: Any) -> bool:
+    """Annotation writes stay with the creator's team: the creator, a member of one of its teams
+    (the creating user's teams, or the team of the team-bound token that posted it), or an admin.
+    An admin-made token bound to no team writes for every team, as it does for runs and facts."""
+    person = _creator(token, user)
+    if person is not None and person.is_active and person.is_staff:
+        return True
+    if token is not None and token.user_id is None and token.team_id is None:
+        return True
+    if person is not None and annotation.created_by_id == person.pk:
+        return True
+    if token is not None and annotation.created_by_token_id == token.pk:
+        return True
+    creator_token = annotation.created_by_token
+    theirs = _team_ids(annotation.created_by, creator_token)
+    return bool(theirs & _team_ids(person, token))
+
+
+def _require_change(annotation: Annotation, token: ApiToken | None, user: Any) -> None:
+    if not may_change_annotation(annotation, token=token, user=user):
+        raise NotAllowed(
+            "Only the creator's team (or an admin) changes or deletes this annotation."
+        )
+
+
 @transaction.atomic
-def annotation_create(*, data: Any, token: ApiToken | None, user: Any = None) -> Annotation:
-    fields = annotation_validate(data, partial=False)
+def annotation_create(
+    *, name: str, tags: list[str], token: ApiToken | None, user: Any = None
+) -> Annotation:
     return Annotation.objects.create(
-        name=fields["name"],
-        tags=fields.get("tags", []),
-        created_by=_creator(token, user),
-        created_by_token=token,
+        name=name, tags=tags, created_by=_creator(token, user), created_by_token=token
     )
 
 
 @transaction.atomic
-def annotation_update(*, annotation: Annotation, data: Any) -> Annotation:
-    fields = annotation_validate(data, partial=True)
-    for key, value in fields.items():
-        setattr(annotation, key, value)
+def annotation_update(
+    *,
+    annotation: Annotation,
+    changes: dict[str, Any],
+    token: ApiToken | None,
+    user: Any = None,
+) -> Annotation:
+    _require_change(annotation, token, user)
+    for key in ("name", "tags"):
+        if key in changes:
+            setattr(annotation, key, changes[key])
     annotation.save()  # always: updated_at says when it was last touched
     return annotation
 
 
 @transaction.atomic
-def annotation_delete(*, annotation: Annotation) -> None:
+def annotation_delete(*, annotation: Annotation, token: ApiToken | None, user: Any = None) -> None:
+    _require_change(annotation, token, user)
     annotation.delete()

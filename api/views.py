@@ -1,16 +1,22 @@
-"""JSON API views: each parses input, calls one selector or domain operation and returns
-``(status, body)``; api.http handles authentication, errors and idempotency."""
+"""The /api/v1 operations. Each one is thin: django-ninja has authenticated the caller (scope
+in ``auth``) and validated the parameters and body against api/schemas.py; the operation calls
+one selector or service and returns a schema. Refusals raise; api/errors.py answers them in
+the error format."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from ninja import P, PathEx, Query, Router, Status
+from ninja.decorators import decorate_view
+from ninja.params import HeaderEx
 
-from api import serializers, services
-from api.http import ApiError, Caller, Result, paginate, parse_json
+from api import schemas, services
+from api.auth import FACTS, NOTES, READ, RUNS, caller, scoped
+from api.idempotency import HEADER, KEY_MAX, idempotent
 from api.models import Annotation
-from api.openapi_extra import document
+from api.pagination import Paging, paginate
 from checks.models import ValidationRun
 from checks.services import runs
 from portal import selectors as portal_selectors
@@ -20,127 +26,290 @@ from reviews import selectors as review_selectors
 from reviews.gate import compute_gate
 from reviews.models import FactReport
 
+router = Router()
+
+Slug = PathEx[str, P(pattern=r"^[-a-zA-Z0-9_]+$", max_length=100, example="orders")]
+Id = PathEx[int, P(ge=1, le=2**53)]
+IdempotencyKey = HeaderEx[
+    str | None,
+    P(
+        alias=HEADER,
+        max_length=KEY_MAX,
+        description="Same key and body: the first response again. Another body: 409.",
+    ),
+]
+LIST_ERRORS = frozenset({400, 401, 403})
+READ_ERRORS = frozenset({400, 401, 403, 404})
+WRITE_ERRORS = frozenset({400, 401, 403, 404, 409, 413})
+
 
 def _service(slug: str) -> Service:
     return get_object_or_404(Service.objects.select_related("team", "template"), slug=slug)
 
 
-def service_list(request: HttpRequest, caller: Caller) -> Result:
+def _scope(scope: str) -> str:
+    return f"Scope: `{scope}`."
+
+
+# --- services, runs, launch -----------------------------------------------------------------
+
+
+@router.get(
+    "/services",
+    auth=scoped(READ),
+    response={200: schemas.ServicePage, LIST_ERRORS: schemas.Error},
+    operation_id="listServices",
+    summary="Services with their readiness",
+    description=_scope(READ),
+    url_name="service-list",
+)
+def service_list(
+    request: HttpRequest, paging: Query[Paging], team: str | None = None
+) -> schemas.ServicePage:
     qs = portal_selectors.services_with_readiness()
-    team = request.GET.get("team")
     if team:
         qs = qs.filter(team__slug=team)
-    return 200, paginate(
-        request,
-        qs,
-        lambda s: serializers.service(s, portal_selectors.readiness_of(s)),
-    )
+    return schemas.ServicePage(**paginate(qs, paging, schemas.Service.of))
 
 
-def service_detail(request: HttpRequest, caller: Caller, slug: str) -> Result:
+@router.get(
+    "/services/{slug:slug}",
+    auth=scoped(READ),
+    response={200: schemas.ServiceDetail, READ_ERRORS: schemas.Error},
+    operation_id="getService",
+    summary="A service: readiness, items, gate, latest run",
+    description=_scope(READ),
+    url_name="service-detail",
+)
+def service_detail(request: HttpRequest, slug: Slug) -> schemas.ServiceDetail:
     annotated = get_object_or_404(portal_selectors.services_with_readiness(), slug=slug)
     latest = ValidationRun.objects.filter(service=annotated).order_by("-id").first()
-    body = serializers.service(annotated, portal_selectors.readiness_of(annotated))
-    body.update(
-        items=[serializers.item(s) for s in portal_selectors.item_states(annotated)],
-        gate=compute_gate(annotated).as_dict(),
-        latest_run=serializers.run(latest) if latest else None,
+    return schemas.ServiceDetail(
+        **schemas.Service.fields_of(annotated),
+        items=[schemas.Item.of(s) for s in portal_selectors.item_states(annotated)],
+        gate=schemas.Gate(**compute_gate(annotated).as_dict()),
+        latest_run=schemas.Run.of(latest) if latest else None,
     )
-    return 200, body
 
 
-def run_list(request: HttpRequest, caller: Caller, slug: str) -> Result:
+@router.get(
+    "/services/{slug:slug}/runs",
+    auth=scoped(READ),
+    response={200: schemas.RunPage, READ_ERRORS: schemas.Error},
+    operation_id="listRuns",
+    summary="Validation runs of a service",
+    description=_scope(READ),
+    url_name="run-list",
+)
+def run_list(request: HttpRequest, slug: Slug, paging: Query[Paging]) -> schemas.RunPage:
+    qs = ValidationRun.objects.filter(service=_service(slug)).select_related("service")
+    return schemas.RunPage(**paginate(qs, paging, schemas.Run.of))
+
+
+@router.post(
+    "/services/{slug:slug}/runs",
+    auth=scoped(RUNS),
+    response={202: schemas.Run, WRITE_ERRORS: schemas.Error},
+    operation_id="startRun",
+    summary="Start a validation run (no steps: a full run)",
+    description=_scope(RUNS),
+)
+@decorate_view(idempotent(RUNS))
+def run_create(
+    request: HttpRequest,
+    slug: Slug,
+    payload: schemas.RunRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Status[schemas.Run]:
     service = _service(slug)
-    qs = ValidationRun.objects.filter(service=service).select_related("service")
-    return 200, paginate(request, qs, serializers.run)
-
-
-def run_create(request: HttpRequest, caller: Caller, slug: str) -> Result:
-    service = _service(slug)
-    caller.require_team(service.team_id)
-    body = parse_json(request)
-    if body is None:
-        body = {}
-    steps = body.get("steps", []) if isinstance(body, dict) else None
-    if (
-        not isinstance(body, dict)
-        or set(body) - {"steps"}
-        or not isinstance(steps, list)
-        or not all(isinstance(step, str) for step in steps)
-    ):
-        raise ApiError(400, "validation_error", 'The body is {"steps": [str, ...]} (optional).')
+    caller(request).require_team(service.team_id)
     # A token is not a person: the run is started as the system (like the scheduler), with
     # trigger "api"; the token's scope and team restriction stand in for team membership.
     run = runs.run_request(
-        service=service, actor=None, steps=steps, trigger=ValidationRun.Trigger.API
+        service=service,
+        actor=None,
+        steps=payload.steps if payload else [],
+        trigger=ValidationRun.Trigger.API,
     )
-    return 202, serializers.run(run)
+    return Status(202, schemas.Run.of(run))
 
 
-def run_detail(request: HttpRequest, caller: Caller, run_id: int) -> Result:
+@router.get(
+    "/runs/{int:run_id}",
+    auth=scoped(READ),
+    response={200: schemas.RunDetail, READ_ERRORS: schemas.Error},
+    operation_id="getRun",
+    summary="A run and its results",
+    description=_scope(READ),
+    url_name="run-detail",
+)
+def run_detail(request: HttpRequest, run_id: Id) -> schemas.RunDetail:
     run = get_object_or_404(ValidationRun.objects.select_related("service"), pk=run_id)
-    body = serializers.run(run)
-    body["results"] = [serializers.result(r) for r in run.results.order_by("id")]
-    return 200, body
+    return schemas.RunDetail(
+        **schemas.Run.fields_of(run),
+        results=[schemas.Result.of(r) for r in run.results.order_by("id")],
+    )
 
 
-def launch_status(request: HttpRequest, caller: Caller, slug: str) -> Result:
-    return 200, review_selectors.launch_dict(review_selectors.launch_status(_service(slug)))
+@router.get(
+    "/services/{slug:slug}/launch",
+    auth=scoped(READ),
+    response={200: schemas.LaunchStatus, READ_ERRORS: schemas.Error},
+    operation_id="getLaunchStatus",
+    summary="May this service ship? (the CI gate)",
+    description=_scope(READ),
+    url_name="launch-status",
+)
+def launch_status(request: HttpRequest, slug: Slug) -> schemas.LaunchStatus:
+    status = review_selectors.launch_status(_service(slug))
+    return schemas.LaunchStatus.model_validate(review_selectors.launch_dict(status))
 
 
-def fact_list(request: HttpRequest, caller: Caller, slug: str) -> Result:
+# --- facts from CI --------------------------------------------------------------------------
+
+
+@router.get(
+    "/services/{slug:slug}/facts",
+    auth=scoped(READ),
+    response={200: schemas.FactPage, READ_ERRORS: schemas.Error},
+    operation_id="listFacts",
+    summary="Facts pushed by CI",
+    description=_scope(READ),
+    url_name="fact-list",
+)
+def fact_list(request: HttpRequest, slug: Slug, paging: Query[Paging]) -> schemas.FactPage:
     qs = FactReport.objects.filter(service=_service(slug)).select_related("service")
-    return 200, paginate(request, qs, serializers.fact_report)
+    return schemas.FactPage(**paginate(qs, paging, schemas.FactReport.of))
 
 
-def fact_create(request: HttpRequest, caller: Caller, slug: str) -> Result:
+@router.post(
+    "/services/{slug:slug}/facts",
+    auth=scoped(FACTS),
+    response={201: schemas.FactReport, WRITE_ERRORS: schemas.Error},
+    operation_id="pushFacts",
+    summary="Push facts from CI; verifies or fails the Testing & Quality Gates items",
+    description=_scope(FACTS),
+)
+@decorate_view(idempotent(FACTS))
+def fact_create(
+    request: HttpRequest,
+    slug: Slug,
+    payload: schemas.Facts,
+    idempotency_key: IdempotencyKey = None,
+) -> Status[schemas.FactReport]:
     service = _service(slug)
-    caller.require_team(service.team_id)
+    who = caller(request)
+    who.require_team(service.team_id)
     report = facts_service.facts_record(
         service=service,
-        data=parse_json(request),
-        token_name=caller.token.name if caller.token else "",
+        data=payload.model_dump(exclude_unset=True),
+        token_name=who.token.name if who.token else "",
     )
-    return 201, serializers.fact_report(report)
+    return Status(201, schemas.FactReport.of(report))
 
 
-def fact_detail(request: HttpRequest, caller: Caller, slug: str, fact_id: int) -> Result:
+@router.get(
+    "/services/{slug:slug}/facts/{int:fact_id}",
+    auth=scoped(READ),
+    response={200: schemas.FactReport, READ_ERRORS: schemas.Error},
+    operation_id="getFacts",
+    summary="One facts report",
+    description=_scope(READ),
+    url_name="fact-detail",
+)
+def fact_detail(request: HttpRequest, slug: Slug, fact_id: Id) -> schemas.FactReport:
     report = get_object_or_404(
         FactReport.objects.select_related("service"), pk=fact_id, service__slug=slug
     )
-    return 200, serializers.fact_report(report)
+    return schemas.FactReport.of(report)
 
 
-def openapi(request: HttpRequest, caller: Caller) -> Result:
-    return 200, document()
+# --- annotations ----------------------------------------------------------------------------
 
 
 def _annotations() -> QuerySet[Annotation]:
     return Annotation.objects.select_related("created_by", "created_by_token")
 
 
-def annotation_list(request: HttpRequest, caller: Caller) -> Result:
-    return 200, paginate(request, _annotations(), serializers.annotation)
+@router.get(
+    "/annotations",
+    auth=scoped(READ),
+    response={200: schemas.AnnotationPage, LIST_ERRORS: schemas.Error},
+    operation_id="listAnnotations",
+    summary="Annotations (deploy markers, notes), oldest first",
+    description=_scope(READ),
+    url_name="annotation-list",
+)
+def annotation_list(request: HttpRequest, paging: Query[Paging]) -> schemas.AnnotationPage:
+    return schemas.AnnotationPage(**paginate(_annotations(), paging, schemas.Annotation.of))
 
 
-def annotation_create(request: HttpRequest, caller: Caller) -> Result:
+@router.post(
+    "/annotations",
+    auth=scoped(NOTES),
+    response={201: schemas.Annotation, WRITE_ERRORS - {404}: schemas.Error},
+    operation_id="createAnnotation",
+    summary='Post an annotation, e.g. {"name": "deployed v1.2", "tags": ["orders"]}',
+    description=_scope(NOTES),
+)
+@decorate_view(idempotent(NOTES))
+def annotation_create(
+    request: HttpRequest,
+    payload: schemas.AnnotationCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> Status[schemas.Annotation]:
+    who = caller(request)
     created = services.annotation_create(
-        data=parse_json(request), token=caller.token, user=caller.user
+        name=payload.name, tags=payload.tags, token=who.token, user=who.user
     )
-    return 201, serializers.annotation(_annotations().get(pk=created.pk))
+    return Status(201, schemas.Annotation.of(_annotations().get(pk=created.pk)))
 
 
-def annotation_detail(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
-    return 200, serializers.annotation(get_object_or_404(_annotations(), pk=annotation_id))
+@router.get(
+    "/annotations/{int:annotation_id}",
+    auth=scoped(READ),
+    response={200: schemas.Annotation, READ_ERRORS: schemas.Error},
+    operation_id="getAnnotation",
+    summary="One annotation",
+    description=_scope(READ),
+    url_name="annotation-detail",
+)
+def annotation_detail(request: HttpRequest, annotation_id: Id) -> schemas.Annotation:
+    return schemas.Annotation.of(get_object_or_404(_annotations(), pk=annotation_id))
 
 
-def annotation_update(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
+@router.patch(
+    "/annotations/{int:annotation_id}",
+    auth=scoped(NOTES),
+    response={200: schemas.Annotation, READ_ERRORS | {413}: schemas.Error},
+    operation_id="changeAnnotation",
+    summary="Rename or retag an annotation (the creator's team, or an admin)",
+    description=_scope(NOTES),
+)
+def annotation_update(
+    request: HttpRequest, annotation_id: Id, payload: schemas.AnnotationChange
+) -> schemas.Annotation:
+    who = caller(request)
     annotation = get_object_or_404(_annotations(), pk=annotation_id)
-    services.annotation_update(annotation=annotation, data=parse_json(request))
-    return 200, serializers.annotation(annotation)
+    services.annotation_update(
+        annotation=annotation,
+        changes=payload.model_dump(exclude_unset=True),
+        token=who.token,
+        user=who.user,
+    )
+    return schemas.Annotation.of(annotation)
 
 
-def annotation_delete(request: HttpRequest, caller: Caller, annotation_id: int) -> Result:
-    annotation = get_object_or_404(Annotation, pk=annotation_id)
-    services.annotation_delete(annotation=annotation)
-    return 204, {}
+@router.delete(
+    "/annotations/{int:annotation_id}",
+    auth=scoped(NOTES),
+    response={204: None, READ_ERRORS: schemas.Error},
+    operation_id="deleteAnnotation",
+    summary="Delete an annotation (the creator's team, or an admin)",
+    description=_scope(NOTES),
+)
+def annotation_delete(request: HttpRequest, annotation_id: Id) -> Status[None]:
+    who = caller(request)
+    annotation = get_object_or_404(_annotations(), pk=annotation_id)
+    services.annotation_delete(annotation=annotation, token=who.token, user=who.user)
+    return Status(204, None)

@@ -3,8 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.decorators.debug import sensitive_variables
 
-from app.health import health, ready
-from core.metrics import metrics_view
+from api.v1 import api
+from app.probes import router as probes
+
+# The probes join the API's generated OpenAPI document (and are served by django-ninja): this
+# must happen before api.urls is included below, which fixes the API's routes.
+api.add_router("/", probes)
 
 urlpatterns = [
     # LoginView hides the password field from error reports; this hides it (and everything
@@ -12,9 +16,6 @@ urlpatterns = [
     path("login/", sensitive_variables()(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("health", health, name="health"),
-    path("ready", ready, name="ready"),
-    path("metrics", metrics_view, name="metrics"),
     path("", include("api.urls")),
     path("", include("reviews.urls")),
     path("", include("checks.urls")),
