@@ -114,6 +114,9 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[int, dict[str, str], subprocess.P
                 time.sleep(0.1)
         else:
             pytest.fail("gunicorn did not listen within 30 s")
+        # The worker loads the application after the port listens: wait for its first answer
+        # (bounded), so that the tests below time the probe, not the worker's start.
+        httpx.get(f"http://127.0.0.1:{port}/health", headers={"Host": PUBLIC_HOST}, timeout=30)
         yield port, env, proc
     finally:
         if proc.poll() is None:
