@@ -3,8 +3,9 @@
 API tokens: create (the token is returned once), revoke, authenticate. Stored as SHA-256: a
 leaked database does not leak usable tokens.
 
-Annotations: validate, create, change, delete. Deploy markers and notes ("deployed v1.2")
-posted by CI or people, tagged with service slugs, shown on dashboards."""
+Annotations: create, change, delete (bodies validated by api/schemas.py), and who may change
+them. Deploy markers and notes ("deployed v1.2") posted by CI or people, tagged with service
+slugs, shown on dashboards."""
 
 from __future__ import annotations
 
@@ -187,8 +188,7 @@ def may_change_annotation(annotation: Annotation, *, token: ApiToken | None, use
         return True
     if token is not None and annotation.created_by_token_id == token.pk:
         return True
-    creator_token = annotation.created_by_token
-    theirs = _team_ids(annotation.created_by, creator_token)
+    theirs = _team_ids(annotation.created_by, annotation.created_by_token)
     return bool(theirs & _team_ids(person, token))
 
 
