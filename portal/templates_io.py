@@ -10,10 +10,31 @@ from pathlib import Path
 from typing import Any
 
 _KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)?$")
+_CHECK_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
 
 class TemplateFileError(ValueError):
     pass
+
+
+# What a check proves about the item it is mapped to:
+#   verifies  the check proves the item: its pass ticks the item, its failure fails it, and the
+#             launch gate requires it to have passed (or an exemption naming it);
+#   supports  evidence only: its result shows on the item's row, a person decides the tick.
+VERIFIES = "verifies"
+SUPPORTS = "supports"
+ROLES = (VERIFIES, SUPPORTS)
+_MAPPING_FIELDS = {"key", "role"}
+
+
+@dataclass(frozen=True)
+class CheckMapping:
+    """One item -> check mapping of a template. A table in the file (``{ key, role }``), so
+    later fields (weights, levels) can join it; a bare key string means ``verifies`` (what
+    every mapping meant before roles existed, in v1 files)."""
+
+    key: str
+    role: str = VERIFIES
 
 
 @dataclass(frozen=True)
@@ -24,7 +45,20 @@ class ItemData:
     blocking: bool
     evidence_required: bool
     valid_days: int
-    checks: list[str] = field(default_factory=list)
+    mappings: list[CheckMapping] = field(default_factory=list)
+
+    @property
+    def checks(self) -> list[str]:
+        """Every mapped check key, in file order."""
+        return [m.key for m in self.mappings]
+
+    @property
+    def roles(self) -> dict[str, str]:
+        return {m.key: m.role for m in self.mappings}
+
+    @property
+    def verify_keys(self) -> list[str]:
+        return [m.key for m in self.mappings if m.role == VERIFIES]
 
 
 @dataclass(frozen=True)
@@ -74,6 +108,36 @@ def _checks(table: dict[str, Any], where: str) -> list[str]:
     return checks
 
 
+def _mappings(table: dict[str, Any], where: str) -> list[CheckMapping]:
+    """An item's ``checks``: each a table ``{ key = "...", role = "verifies" | "supports" }``
+    or, as in v1 files, a bare key (``verifies``)."""
+    raw = table.get("checks", [])
+    if not isinstance(raw, list):
+        raise TemplateFileError(f"{where}.checks: must be a list of {{ key, role }} tables")
+    mappings: list[CheckMapping] = []
+    for index, entry in enumerate(raw):
+        at = f"{where}.checks[{index}]"
+        if isinstance(entry, str):
+            mapping = CheckMapping(entry)
+        elif isinstance(entry, dict):
+            unknown = sorted(set(entry) - _MAPPING_FIELDS)
+            if unknown:
+                raise TemplateFileError(f"{at}: unknown field(s) {', '.join(unknown)}")
+            key = _req(entry, "key", str, at)
+            role = _req(entry, "role", str, at)
+            if role not in ROLES:
+                raise TemplateFileError(f"{at}.role: {role!r} is not one of {', '.join(ROLES)}")
+            mapping = CheckMapping(key, role)
+        else:
+            raise TemplateFileError(f"{at}: must be a {{ key, role }} table or a check key")
+        if not _CHECK_KEY.match(mapping.key):
+            raise TemplateFileError(f"{at}.key: {mapping.key!r} is not a check key")
+        if mapping.key in {m.key for m in mappings}:
+            raise TemplateFileError(f"{at}.key: {mapping.key!r} is mapped twice")
+        mappings.append(mapping)
+    return mappings
+
+
 def parse_template(text: str) -> TemplateData:
     try:
         doc = tomllib.loads(text)
@@ -106,7 +170,7 @@ def parse_template(text: str) -> TemplateData:
                     blocking=_req(raw, "blocking", bool, iwhere),
                     evidence_required=_req(raw, "evidence_required", bool, iwhere),
                     valid_days=valid_days,
-                    checks=_checks(raw, iwhere),
+                    mappings=_mappings(raw, iwhere),
                 )
             )
         sections.append(
@@ -153,5 +217,5 @@ def load_template_file(path: Path) -> TemplateData:
 
 
 DEFAULT_TEMPLATE = (
-    Path(__file__).resolve().parent.parent / "checklists" / "fastapi-mongo" / "v1.toml"
+    Path(__file__).resolve().parent.parent / "checklists" / "fastapi-mongo" / "v2.toml"
 )

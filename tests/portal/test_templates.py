@@ -81,7 +81,7 @@ def _v2():
     for section in data.sections[1:]:
         items = [i for i in section.items if i.key != "data.schema_versioning"]
         sections.append(dataclasses.replace(section, items=items))
-    return dataclasses.replace(data, version=2, sections=sections)
+    return dataclasses.replace(data, version=3, sections=sections)
 
 
 def test_upgrading_a_template_keeps_item_states_and_reports_the_difference(
@@ -101,9 +101,9 @@ def test_upgrading_a_template_keeps_item_states_and_reports_the_difference(
     assert report.removed == ["data.schema_versioning"]
     assert report.services_upgraded == 1
     service.refresh_from_db()
-    assert service.template.version == 2
+    assert service.template.version == 3
     kept = ItemState.objects.get(service=service, item_key="security.cors_allowlist")
-    assert kept.state == "done" and kept.item is not None and kept.item.template.version == 2
+    assert kept.state == "done" and kept.item is not None and kept.item.template.version == 3
     assert ItemState.objects.get(service=service, item_key="security.mfa_admins").state == "open"
     orphan = ItemState.objects.get(service=service, item_key="data.schema_versioning")
     assert orphan.item is None
@@ -111,9 +111,9 @@ def test_upgrading_a_template_keeps_item_states_and_reports_the_difference(
 
 
 def test_the_import_command_reports_added_and_removed_items(tmp_path, template, capsys) -> None:
-    source = DEFAULT_TEMPLATE.read_text().replace("version = 1", "version = 2", 1)
+    source = DEFAULT_TEMPLATE.read_text().replace("version = 2", "version = 3", 1)
     source = source.replace('key = "security.secrets_env"', 'key = "security.secrets_manager"')
-    path = tmp_path / "v2.toml"
+    path = tmp_path / "v3.toml"
     path.write_text(source)
     call_command("import_template", str(path), "--json")
     out = capsys.readouterr().out
@@ -129,3 +129,110 @@ def test_the_import_command_refuses_a_broken_file_and_writes_nothing(tmp_path, d
     with pytest.raises(CommandError, match="template not imported"):
         call_command("import_template", str(path))
     assert ChecklistTemplate.objects.count() == 0
+
+
+# --- v2: what each mapping proves (verifies / supports) ------------------------------------
+
+V1 = DEFAULT_TEMPLATE.parent / "v1.toml"
+PARTIAL = {
+    # The mappings the issue names as partial, at least (issue 14).
+    ("testing.suites_pass", "smoke.health"),
+    ("testing.suites_pass", "smoke.ping_db"),
+    ("testing.suites_pass", "smoke.crud_cycle"),
+    ("observability.structured_logs", "observability.request_id"),
+    ("data.write_concern_majority", "db.write_concern"),
+    ("testing.coverage", "repo.quality_gates"),
+}
+
+
+def _mappings(data) -> dict[tuple[str, str], str]:
+    return {
+        (item.key, m.key): m.role for s in data.sections for item in s.items for m in item.mappings
+    }
+
+
+def test_v2_keeps_every_item_key_and_gives_each_of_its_39_mappings_a_role() -> None:
+    v1, v2 = load_template_file(V1), load_template_file(DEFAULT_TEMPLATE)
+    assert v2.version == 2 and v2.item_keys == v1.item_keys  # item keys are stable forever
+    mappings = _mappings(v2)
+    assert len(mappings) == 39
+    assert set(mappings.values()) == {"verifies", "supports"}
+    assert {pair for pair, role in mappings.items() if role == "supports"} >= PARTIAL
+    # v1's mappings are all still there (v2 adds one), and v1 files still parse: a bare key
+    # meant "ticks the item", so it reads as verifies.
+    assert set(_mappings(v1)) <= set(mappings)
+    assert set(_mappings(v1).values()) == {"verifies"}
+
+
+def test_every_mapped_key_is_a_registered_check() -> None:
+    from checks.catalog import REGISTRY
+
+    data = load_template_file(DEFAULT_TEMPLATE)
+    assert {key for _item, key in _mappings(data)} <= set(REGISTRY)
+
+
+def test_every_v2_mapping_carries_its_reasoning_as_a_comment() -> None:
+    lines = DEFAULT_TEMPLATE.read_text().splitlines()
+    entries = [i for i, line in enumerate(lines) if line.strip().startswith("{ key = ")]
+    assert len(entries) == 39
+    for index in entries:
+        role = "verifies" if 'role = "verifies"' in lines[index] else "supports"
+        comment = lines[index - 1].strip()
+        assert comment.startswith("#"), lines[index]
+        # the comment block above the entry opens with the same role
+        start = index - 1
+        while lines[start - 1].strip().startswith("#"):
+            start -= 1
+        assert lines[start].strip().startswith(f"# {role}:"), lines[index]
+
+
+@pytest.mark.parametrize(
+    ("checks", "message"),
+    [
+        ('[{ key = "security.cors", role = "proves" }]', "role: 'proves' is not one of"),
+        ('[{ key = "security.cors" }]', "checks[0].role: missing"),
+        ('[{ key = "security.cors", role = "verifies", weight = 2 }]', "unknown field(s) weight"),
+        ('["security.cors", { key = "security.cors", role = "supports" }]', "mapped twice"),
+        ("[3]", "must be a { key, role } table"),
+    ],
+)
+def test_a_bad_mapping_is_refused_naming_it(checks: str, message: str) -> None:
+    text = (
+        "[template]\nkey='x'\nname='x'\nversion=1\n[[sections]]\nkey='s'\ntitle='S'\n"
+        "[[sections.items]]\nkey='s.a'\ntitle='A'\nblocking=true\nevidence_required=true\n"
+        f"valid_days=3\nchecks = {checks}\n"
+    )
+    with pytest.raises(TemplateFileError, match=r"sections\[0\]\.items\[0\]\.checks"):
+        parse_template(text)
+    with pytest.raises(TemplateFileError) as refused:
+        parse_template(text)
+    assert message in str(refused.value)
+
+
+def test_upgrading_from_v1_to_v2_keeps_states_by_key_and_takes_the_new_roles(
+    db, team, lead
+) -> None:
+    v1 = services.template_import(data=load_template_file(V1)).template
+    service = services.service_create(
+        name="Orders", slug="orders", team=team, template=v1, actor=lead
+    )
+    services.item_transition(
+        service=service,
+        item_key="testing.suites_pass",
+        action="done",
+        actor=lead,
+        seen_version=0,
+        evidence_url="https://ci.example.com/run/1",
+    )
+    old_item = TemplateItem.objects.get(template=v1, key="testing.suites_pass")
+    assert old_item.verify_keys == ["smoke.health", "smoke.ping_db", "smoke.crud_cycle"]
+    report = services.template_import(data=load_template_file(DEFAULT_TEMPLATE))
+    assert report.created and report.services_upgraded == 1
+    assert report.added == [] and report.removed == []
+    state = ItemState.objects.select_related("item").get(
+        service=service, item_key="testing.suites_pass"
+    )
+    assert state.state == "done" and state.item.template.version == 2
+    assert state.item.verify_keys == [] and len(state.item.support_keys) == 3
+    cors = TemplateItem.objects.get(template__version=2, key="security.cors_allowlist")
+    assert cors.verify_keys == ["security.cors"] and cors.support_keys == []
