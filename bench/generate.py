@@ -424,9 +424,11 @@ def generate(
                 "verified_at",
                 "expires_at",
                 "version",
+                "check_results",
+                "exempt_checks",
             ],
             [
-                (i, s, it, k, st, "", "", up, ver, exp, v)
+                (i, s, it, k, st, "", "", up, ver, exp, v, {}, [])
                 for i, s, it, k, st, up, ver, exp, v in state_rows
             ],
         )
@@ -577,6 +579,11 @@ RUN_COLUMNS = [
     "started_at",
     "finished_at",
     "message",
+    "pass_count",
+    "fail_count",
+    "error_count",
+    "skip_count",
+    "unconfigured_count",
 ]
 RESULT_COLUMNS = [
     "id",
@@ -628,6 +635,7 @@ def _write_runs(
                 evidence: dict[str, Any] = {}
                 if key in skipped and no_auth:
                     status = "skip"
+                    evidence = {"setting": "auth.username"}
                 elif key in fail_p:
                     status = _status(rng, fail_p[key])
                 else:
@@ -671,6 +679,11 @@ def _write_runs(
                     at,
                     end,
                     "",
+                    statuses.count("pass"),
+                    statuses.count("fail"),
+                    statuses.count("error"),
+                    statuses.count("skip"),
+                    statuses.count("skip"),  # every generated skip lacks auth.username
                 )
             )
         if len(results) >= FLUSH_RESULTS:

@@ -59,6 +59,15 @@ class ValidationRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     message = models.TextField(blank=True)
+    # What the run covered, counted as each result lands (checks.services.runs._store):
+    # a "passed" run with skips verified less than it claims, and its verdict says so.
+    pass_count = models.PositiveIntegerField(default=0)
+    fail_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    skip_count = models.PositiveIntegerField(default=0)
+    # Of the skips, those for a missing profile setting (evidence key ``setting``): "not
+    # configured", as opposed to "not applicable" to this service.
+    unconfigured_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -79,6 +88,61 @@ class ValidationRun(models.Model):
         """Covers every registered check (a full validation), as opposed to a run of some
         steps, of chosen keys, or a re-run of one check."""
         return self.complete_selection and self.trigger != self.Trigger.RERUN
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """passed / failed / skipped / errored, and how many results there are so far."""
+        return {
+            "passed": self.pass_count,
+            "failed": self.fail_count,
+            "skipped": self.skip_count,
+            "errored": self.error_count,
+            "not_configured": self.unconfigured_count,
+            "total": self.pass_count + self.fail_count + self.skip_count + self.error_count,
+        }
+
+    @property
+    def verdict(self) -> str:
+        """The run's status in words, saying what it did not verify: "passed, 18 skipped:
+        not configured", "failed: 2 failed, 1 errored, 14 passed, 18 skipped (...)"."""
+        skipped = self._skipped_words()
+        if self.status in (self.Status.QUEUED, self.Status.RUNNING):
+            so_far = self._tally(with_skips=True)
+            return f"{self.status}" + (f": {so_far} so far" if so_far else "")
+        if self.status == self.Status.PASSED:
+            if not self.pass_count and self.skip_count:
+                return f"nothing verified: {skipped}"
+            if not self.pass_count:
+                return "passed: no check ran" + (f" ({self.message})" if self.message else "")
+            return "passed" + (f", {skipped}" if skipped else f": {self.pass_count} checks")
+        tally = self._tally(with_skips=False)
+        words = f"{self.status}: {tally}" if tally else str(self.status)
+        if skipped:
+            words += f", {skipped}"
+        if self.message and not tally:
+            words += f" ({self.message})"
+        return words
+
+    def _tally(self, *, with_skips: bool) -> str:
+        parts = [
+            (self.fail_count, "failed"),
+            (self.error_count, "errored"),
+            (self.pass_count, "passed"),
+        ]
+        if with_skips:
+            parts.append((self.skip_count, "skipped"))
+        return ", ".join(f"{n} {word}" for n, word in parts if n)
+
+    def _skipped_words(self) -> str:
+        if not self.skip_count:
+            return ""
+        unconfigured = self.unconfigured_count
+        other = self.skip_count - unconfigured
+        if not other:
+            return f"{self.skip_count} skipped: not configured"
+        if not unconfigured:
+            return f"{self.skip_count} skipped: not applicable"
+        return f"{self.skip_count} skipped ({unconfigured} not configured, {other} not applicable)"
 
 
 class CheckResult(models.Model):

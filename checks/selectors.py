@@ -1,16 +1,17 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from checks.catalog import REGISTRY
 from checks.engine import DestinationPolicy
 from checks.engine.registry import STEPS
 from checks.models import CheckResult, DiscoveryJob, StagingProfile, ValidationRun
-from portal.models import ChecklistTemplate, Membership, Service, Team
+from portal.models import ChecklistTemplate, Membership, Service, Team, TemplateItem
 from portal.templates_io import DEFAULT_TEMPLATE
 
 DEFAULT_TEMPLATE_KEY = DEFAULT_TEMPLATE.parent.name  # checklists/<key>/vN.toml
@@ -35,6 +36,98 @@ def run_history(service: Service, limit: int = 100) -> QuerySet[ValidationRun]:
 
 def run_results(run: ValidationRun) -> list[CheckResult]:
     return list(run.results.order_by("id"))
+
+
+def skip_setting(result: CheckResult) -> str:
+    """The profile setting a skipped check lacks (evidence key ``setting``), or ""."""
+    evidence = result.evidence if isinstance(result.evidence, dict) else {}
+    setting = evidence.get("setting")
+    return setting if isinstance(setting, str) else ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    key: str
+    setting: str  # "" when the check did not apply rather than lacked a setting
+    summary: str
+
+
+@dataclass(frozen=True)
+class RunCoverage:
+    """What a run verified: its counts, its verdict in words and what it skipped (with the
+    setting each skipped check needs). For the run page, the API and the dashboards."""
+
+    run: ValidationRun
+    counts: dict[str, int]
+    verdict: str
+    skipped: list[Skipped]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "verdict": self.verdict,
+            "skipped": [
+                {"key": s.key, "setting": s.setting or None, "summary": s.summary}
+                for s in self.skipped
+            ],
+        }
+
+
+def run_coverage(run: ValidationRun) -> RunCoverage:
+    skipped = [
+        Skipped(result.key, skip_setting(result), result.summary)
+        for result in run.results.filter(status=CheckResult.Status.SKIP).order_by("key")
+    ]
+    return RunCoverage(run=run, counts=run.counts, verdict=run.verdict, skipped=skipped)
+
+
+@dataclass(frozen=True)
+class MappedItem:
+    key: str
+    title: str
+    role: str  # "verifies" (the check proves the item) or "supports" (evidence only)
+    blocking: bool
+
+
+def items_by_check(service: Service) -> dict[str, list[MappedItem]]:
+    """Check key -> the items of the service's checklist it is mapped to, with the role of
+    each mapping (the run page links each result to the items it verifies or supports)."""
+    mapped: dict[str, list[MappedItem]] = {}
+    for item in TemplateItem.objects.filter(template_id=service.template_id).order_by(
+        "section__position", "position"
+    ):
+        for key in item.check_keys:
+            role = "verifies" if key in item.verify_keys else "supports"
+            mapped.setdefault(key, []).append(MappedItem(item.key, item.title, role, item.blocking))
+    return mapped
+
+
+def latest_results(service: Service, keys: list[str] | None = None) -> dict[str, CheckResult]:
+    """The latest result of each check key (or of ``keys``) in the service's finished runs,
+    re-runs and partial runs included; keys never run are absent. Two queries, whatever the
+    history's length (the newest id per key, then those rows)."""
+    qs = CheckResult.objects.filter(run__service=service, run__status__in=ValidationRun.FINISHED)
+    if keys is not None:
+        qs = qs.filter(key__in=keys)
+    newest = qs.values("key").annotate(newest=Max("id")).values_list("newest", flat=True)
+    rows = CheckResult.objects.filter(pk__in=list(newest)).select_related("run")
+    return {row.key: row for row in rows}
+
+
+def latest_full_run(service: Service) -> ValidationRun | None:
+    """The latest finished full validation (every registered check was asked for)."""
+    runs = (
+        ValidationRun.objects.filter(service=service, status__in=ValidationRun.FINISHED)
+        .exclude(trigger=ValidationRun.Trigger.RERUN)
+        .order_by("-id")
+    )
+    return next((run for run in runs.iterator(chunk_size=50) if run.full), None)
+
+
+def run_window() -> timedelta:
+    """How recent the full run (and a gating check's pass) must be
+    (PREFLIGHT_GATE_RUN_MAX_AGE_DAYS)."""
+    return timedelta(days=settings.PREFLIGHT_GATE_RUN_MAX_AGE_DAYS)
 
 
 def available_steps() -> list[tuple[str, int]]:

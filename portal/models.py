@@ -10,6 +10,9 @@ from django.db import models
 
 from core.immutable import ImmutableError, ImmutableModel, ImmutableQuerySet
 
+# check_results key of the verdicts drawn from facts pushed by CI (coverage, scans, audit).
+CI_FACTS = "ci-facts"
+
 
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
@@ -90,7 +93,11 @@ class TemplateItem(models.Model):
     blocking = models.BooleanField(default=True)
     evidence_required = models.BooleanField(default=False)
     valid_days = models.PositiveIntegerField(default=90)
+    # Every mapped check key, in template order, and what each proves: check key -> "verifies"
+    # (its pass ticks the item, the gate requires it) or "supports" (evidence only). A key
+    # without a role supports: nothing ticks an item unless the template says so.
     check_keys = models.JSONField(default=list, blank=True)
+    check_roles = models.JSONField(default=dict, blank=True)
     position = models.PositiveIntegerField()
 
     class Meta:
@@ -99,6 +106,16 @@ class TemplateItem(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def verify_keys(self) -> list[str]:
+        """The checks that prove this item (role ``verifies``)."""
+        return [k for k in self.check_keys if self.check_roles.get(k) == "verifies"]
+
+    @property
+    def support_keys(self) -> list[str]:
+        """The checks that are evidence only (role ``supports``)."""
+        return [k for k in self.check_keys if self.check_roles.get(k) != "verifies"]
 
 
 class RunbookStep(models.Model):
@@ -166,6 +183,12 @@ class ItemState(models.Model):
     States are matched to template items by ``item_key`` so that importing a newer template
     version keeps them; ``item`` points at the item of the service's current template
     (null when the key was removed from it).
+
+    ``check_results`` is the latest automated result of each mapped check (and of CI facts,
+    under ``ci-facts``), as runs report them: ``{key: {status, summary, source, url, at}}``.
+    It outlives manual changes, so "this item's automated check is failing" stays known
+    after a reopen. ``exempt_checks`` lists the failing checks an approved exemption
+    lets the current done-tick stand over (the tick then expires with the exemption).
     """
 
     class State(models.TextChoices):
@@ -190,6 +213,8 @@ class ItemState(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
+    check_results = models.JSONField(default=dict, blank=True)
+    exempt_checks = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -203,6 +228,32 @@ class ItemState(models.Model):
     @property
     def complete(self) -> bool:
         return self.state in (self.State.DONE, self.State.NOT_APPLICABLE)
+
+    @property
+    def failing_checks(self) -> list[str]:
+        """The automated verdicts against this item that are failing now: its ``verifies``
+        checks whose latest result is ``fail``, and failed CI facts. While any is, a person
+        cannot mark the item done or not applicable without an approved exemption."""
+        verifying = set(self.item.verify_keys) if self.item is not None else set()
+        return [
+            key
+            for key, seen in self.check_results.items()
+            if seen.get("status") == "fail" and (key in verifying or key == CI_FACTS)
+        ]
+
+    @property
+    def evidence_checks(self) -> list[dict[str, object]]:
+        """The mapped checks' latest results for the item's row, verifying ones first."""
+        if self.item is None:
+            return []
+        rows = []
+        for key in [*self.item.verify_keys, *self.item.support_keys, CI_FACTS]:
+            seen = self.check_results.get(key)
+            if seen is None and key == CI_FACTS:
+                continue
+            role = "verifies" if key == CI_FACTS else self.item.check_roles.get(key, "supports")
+            rows.append({"key": key, "role": role, **(seen or {"status": "not run"})})
+        return rows
 
 
 class AppendOnlyError(ImmutableError):
@@ -237,6 +288,9 @@ class AuditEvent(ImmutableModel):
         LAUNCH_REJECTED = "launch_rejected", "Launch rejected"
         LAUNCH_WITHDRAWN = "launch_withdrawn", "Launch withdrawn"
         EXEMPTION_REQUESTED = "exemption_requested", "Gate exemption requested"
+        EXEMPTION_APPROVED = "exemption_approved", "Exemption approved"
+        EXEMPTION_REJECTED = "exemption_rejected", "Exemption rejected"
+        EXEMPTED = "exempted", "Marked done under an exemption"
         APPROVAL_INVALIDATED = "approval_invalidated", "Approval invalidated"
         FACTS_RECEIVED = "facts_received", "Facts received from CI"
         TOKEN_CREATED = "token_created", "API token created"

@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from portal import audit
 from portal.models import (
+    CI_FACTS,
     AuditEvent,
     ChecklistTemplate,
     ItemState,
@@ -80,6 +81,7 @@ def template_import(*, data: TemplateData, upgrade_services: bool = True) -> Imp
                 evidence_required=item.evidence_required,
                 valid_days=item.valid_days,
                 check_keys=item.checks,
+                check_roles=item.roles,
                 position=i_pos,
             )
             for i_pos, item in enumerate(section.items)
@@ -128,10 +130,14 @@ def _sync_item_states(service: Service, template: ChecklistTemplate) -> None:
 def service_upgrade_template(
     *, service: Service, template: ChecklistTemplate, report: ImportReport | None = None
 ) -> None:
+    """Move ``service`` to ``template``: states kept by key, new items open. New blocking
+    items or new ``verifies`` mappings can undo a launch approval, so the change is
+    announced like any other change of item states."""
     old = service.template
     service.template = template
     service.save(update_fields=["template"])
     _sync_item_states(service, template)
+    send_item_states_changed(service)
     audit.record(
         action=AuditEvent.Action.TEMPLATE_UPGRADED,
         actor=None,
@@ -185,6 +191,22 @@ def service_create(
 
 # --- checklist items ---------------------------------------------------------------------------
 
+
+class AutomatedCheckFailing(Conflict):
+    """A person tried to mark done (or not applicable) an item whose automated verdict is
+    failing. Only an approved exemption lets such a tick stand (``item_exempt``)."""
+
+    def __init__(self, state: ItemState) -> None:
+        self.item_key = state.item_key
+        self.checks = state.failing_checks
+        super().__init__(
+            f"{state.item_key} is failing its automated check "
+            f"({', '.join(self.checks)}): marking it done or not applicable needs an approved "
+            "exemption (reason, expiry, approver), not a link. Fix the check and run it again, "
+            "or request an exemption. Nothing was saved."
+        )
+
+
 ACTIONS = {
     "done": (ItemState.State.DONE, AuditEvent.Action.TICK),
     "na": (ItemState.State.NOT_APPLICABLE, AuditEvent.Action.NOT_APPLICABLE),
@@ -219,7 +241,9 @@ def item_transition(
     """Mark an item done, not applicable or reopen it.
 
     ``seen_version`` is the version the user was looking at: if someone saved the item in
-    between, the change is refused (Conflict) and nothing is overwritten."""
+    between, the change is refused (Conflict) and nothing is overwritten. While the item's
+    automated verdict is failing (``ItemState.failing_checks``), done and not applicable are
+    refused (AutomatedCheckFailing): no link or note overrides a failing check."""
     if not can_edit_service(actor, service):
         raise NotAllowed("Only members of the owning team can change this service's checklist.")
     if action not in ACTIONS:
@@ -231,6 +255,8 @@ def item_transition(
     )
     if state is None or state.item is None:
         raise NotFound(f"{service.slug} has no checklist item {item_key!r}.")
+    if action in ("done", "na") and state.failing_checks:
+        raise AutomatedCheckFailing(state)
     note = note.strip()
     evidence_url = _check_evidence_url(evidence_url)
     to_state, audit_action = ACTIONS[action]
@@ -248,6 +274,7 @@ def item_transition(
         updated_at=now,
         verified_at=now if action == "done" else None,
         expires_at=expires,
+        exempt_checks=[],
         version=seen_version + 1,
     )
     if not changed:
@@ -315,43 +342,73 @@ def describe(report: ImportReport) -> dict[str, Any]:
 
 @transaction.atomic
 def items_from_checks(
-    *, service: Service, results: dict[str, str], evidence_url: str, run_label: str
+    *,
+    service: Service,
+    results: dict[str, str],
+    evidence_url: str,
+    run_label: str,
+    summaries: dict[str, str] | None = None,
 ) -> dict[str, int]:
     """Feed a finished run's results into the checklist, by the system user.
 
-    An item whose check keys include a ``fail`` becomes ``failing``; an item all of whose
-    check keys passed in this run is verified (``done``, validity restarted). Items marked not
-    applicable are left alone, and keys the run did not cover decide nothing."""
+    Every mapped check's result is kept on the item (``check_results``: the row shows it as
+    evidence). Only ``verifies`` mappings decide: an item whose verifying checks include a
+    ``fail`` becomes ``failing`` (unless an approved exemption lets its done-tick stand over
+    exactly those checks); an item all of whose verifying checks passed in this run is
+    verified (``done``, validity restarted); a failing item none of whose verifying checks
+    fails any more is reopened. ``supports`` results never tick or fail an item. Items marked
+    not applicable keep their state (their results are recorded); ``skip`` and ``error``
+    decide nothing."""
     now = timezone.now()
-    counts = {"verified": 0, "failing": 0}
-    states = (
-        ItemState.objects.select_related("item")
-        .filter(service=service, item__template_id=service.template_id)
-        .exclude(state=ItemState.State.NOT_APPLICABLE)
+    counts = {"verified": 0, "failing": 0, "reopened": 0}
+    states = ItemState.objects.select_related("item").filter(
+        service=service, item__template_id=service.template_id
     )
     for state in states:
         assert state.item is not None
-        keys = [k for k in state.item.check_keys if k in results]
-        if not keys:
+        mapped = [k for k in state.item.check_keys if k in results]
+        if not mapped:
             continue
-        if any(results[k] == "fail" for k in keys):
-            passed = False
-            note = f"{run_label}: {', '.join(k for k in keys if results[k] == 'fail')} failed"
-        elif len(keys) == len(state.item.check_keys) and all(results[k] == "pass" for k in keys):
-            passed = True
-            note = f"{run_label}: {', '.join(keys)} passed"
-        else:
+        seen = dict(state.check_results)
+        for key in mapped:
+            seen[key] = {
+                "status": results[key],
+                "summary": (summaries or {}).get(key, "")[:300],
+                "source": run_label,
+                "url": evidence_url,
+                "at": now.isoformat(),
+            }
+        verifying = state.item.verify_keys
+        ran = [k for k in verifying if k in results]
+        failing = [k for k in verifying if seen.get(k, {}).get("status") == "fail"]
+        uncovered = [k for k in failing if not _exempt_tick_covers(state, [k], now)]
+        newly_failed = [k for k in ran if results[k] == "fail"]
+        verdict: str | None = None
+        if state.state == ItemState.State.NOT_APPLICABLE:
+            pass  # a person said the item does not apply: results are kept as evidence only
+        elif uncovered and newly_failed:
+            verdict = "failing"
+            note = f"{run_label}: {', '.join(newly_failed)} failed"
+        elif ran and not failing and all(results.get(k) == "pass" for k in verifying):
+            verdict = "verified"
+            note = f"{run_label}: {', '.join(verifying)} passed"
+        elif state.state == ItemState.State.FAILING and not failing:
+            verdict = "reopened"
+            note = f"{run_label}: no verifying check fails any more; not all of them passed"
+        if verdict is None:
+            ItemState.objects.filter(pk=state.pk).update(check_results=seen)
             continue
         _apply_verdict(
             service=service,
             state=state,
-            passed=passed,
+            verdict=verdict,
             note=note,
             evidence_url=evidence_url,
-            payload={"checks": {k: results[k] for k in keys}},
+            payload={"checks": {k: results[k] for k in mapped}},
             now=now,
+            check_results=seen,
         )
-        counts["verified" if passed else "failing"] += 1
+        counts[verdict] += 1
     send_item_states_changed(service)
     return counts
 
@@ -366,10 +423,11 @@ def items_from_external(
     payload: dict[str, Any] | None = None,
 ) -> dict[str, int]:
     """Verify or fail items by key from a source outside the check engine (facts pushed by
-    CI), by the system user, with the same effect as a check result: a pass verifies the item
-    (validity restarted), a fail makes it ``failing``. ``verdicts`` maps item key to
-    (passed, note). Items marked not applicable and keys not on the service's current
-    template are left alone."""
+    CI), by the system user, with the same effect as a verifying check: a pass verifies the
+    item (validity restarted), a fail makes it ``failing``. The verdict is kept on the item
+    under ``ci-facts`` (a failed one refuses manual ticks like a failing check). ``verdicts``
+    maps item key to (passed, note). Items marked not applicable and keys not on the
+    service's current template are left alone."""
     now = timezone.now()
     counts = {"verified": 0, "failing": 0}
     states = (
@@ -379,36 +437,65 @@ def items_from_external(
     )
     for state in states:
         passed, note = verdicts[state.item_key]
+        seen = dict(state.check_results)
+        seen[CI_FACTS] = {
+            "status": "pass" if passed else "fail",
+            "summary": note[:300],
+            "source": source,
+            "url": evidence_url,
+            "at": now.isoformat(),
+        }
+        if not passed and _exempt_tick_covers(state, [CI_FACTS], now):
+            ItemState.objects.filter(pk=state.pk).update(check_results=seen)
+            continue
+        verdict = "verified" if passed else "failing"
         _apply_verdict(
             service=service,
             state=state,
-            passed=passed,
+            verdict=verdict,
             note=f"{source}: {note}",
             evidence_url=evidence_url,
             payload={"source": source, **(payload or {})},
             now=now,
+            check_results=seen,
         )
-        counts["verified" if passed else "failing"] += 1
+        counts[verdict] += 1
     send_item_states_changed(service)
     return counts
+
+
+def _exempt_tick_covers(state: ItemState, keys: list[str], now: datetime) -> bool:
+    """The item is done under an approved exemption that names every one of ``keys``."""
+    return (
+        state.state == ItemState.State.DONE
+        and set(keys) <= set(state.exempt_checks)
+        and (state.expires_at is None or state.expires_at > now)
+    )
+
+
+_VERDICTS = {
+    "verified": (ItemState.State.DONE, AuditEvent.Action.VERIFIED),
+    "failing": (ItemState.State.FAILING, AuditEvent.Action.FAILED),
+    "reopened": (ItemState.State.OPEN, AuditEvent.Action.REOPEN),
+}
 
 
 def _apply_verdict(
     *,
     service: Service,
     state: ItemState,
-    passed: bool,
+    verdict: str,
     note: str,
     evidence_url: str,
     payload: dict[str, Any],
     now: datetime,
+    check_results: dict[str, Any],
 ) -> None:
-    """An automated verdict on one item: verified (done, validity restarted) or failing."""
+    """An automated verdict on one item: verified (done, validity restarted), failing, or
+    reopened (no longer failing, not verified either)."""
     assert state.item is not None
-    if passed:
-        to_state, action = ItemState.State.DONE, AuditEvent.Action.VERIFIED
-    else:
-        to_state, action = ItemState.State.FAILING, AuditEvent.Action.FAILED
+    to_state, action = _VERDICTS[verdict]
+    passed = verdict == "verified"
     ItemState.objects.filter(pk=state.pk).update(
         state=to_state,
         note=note,
@@ -417,6 +504,8 @@ def _apply_verdict(
         updated_at=now,
         verified_at=now if passed else state.verified_at,
         expires_at=now + timedelta(days=state.item.valid_days) if passed else None,
+        check_results=check_results,
+        exempt_checks=[],
         version=state.version + 1,
     )
     audit.record(
@@ -430,3 +519,60 @@ def _apply_verdict(
         evidence_url=evidence_url,
         payload=payload,
     )
+
+
+@transaction.atomic
+def item_exempt(
+    *,
+    service: Service,
+    item_key: str,
+    actor: User,
+    checks: list[str],
+    expires_at: datetime,
+    note: str,
+    evidence_url: str = "",
+    payload: dict[str, Any] | None = None,
+) -> ItemState:
+    """Mark an item done over its failing automated checks because an approved exemption
+    says so (the caller, the exemption's approval, checks who may grant it). The tick lasts
+    until the exemption expires, names the checks it stands over (``exempt_checks``: a
+    later failure of another verifying check still fails the item) and is audited as
+    ``exempted`` by the approver."""
+    state = (
+        ItemState.objects.select_for_update()
+        .select_related("item")
+        .filter(service=service, item_key=item_key, item__template=service.template)
+        .first()
+    )
+    if state is None or state.item is None:
+        raise NotFound(f"{service.slug} has no checklist item {item_key!r}.")
+    now = timezone.now()
+    ItemState.objects.filter(pk=state.pk).update(
+        state=ItemState.State.DONE,
+        note=note,
+        evidence_url=evidence_url,
+        updated_by=actor if actor.is_authenticated else None,
+        updated_at=now,
+        verified_at=now,
+        expires_at=expires_at,
+        exempt_checks=sorted(set(checks)),
+        version=state.version + 1,
+    )
+    audit.record(
+        action=AuditEvent.Action.EXEMPTED,
+        actor=actor,
+        service=service,
+        item_key=item_key,
+        from_state=state.state,
+        to_state=ItemState.State.DONE,
+        note=note,
+        evidence_url=evidence_url,
+        payload={
+            "checks": sorted(set(checks)),
+            "expires_at": expires_at.isoformat(),
+            **(payload or {}),
+        },
+    )
+    state.refresh_from_db()
+    send_item_states_changed(service)
+    return state

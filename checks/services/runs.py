@@ -100,17 +100,35 @@ def _claim(run_id: int) -> ValidationRun | None:
     return found
 
 
+COUNTERS = {
+    "pass": "pass_count",
+    "fail": "fail_count",
+    "error": "error_count",
+    "skip": "skip_count",
+}
+
+
+def _counted(status: str, evidence: Any) -> dict[str, Any]:
+    """The run's counters one result moves (``ValidationRun.counts``)."""
+    moves: dict[str, Any] = {COUNTERS[status]: F(COUNTERS[status]) + 1}
+    if status == "skip" and isinstance(evidence, dict) and evidence.get("setting"):
+        moves["unconfigured_count"] = F("unconfigured_count") + 1
+    return moves
+
+
 def _store(run: ValidationRun, outcome: Outcome) -> None:
+    status = str(outcome.status)
     try:
         with transaction.atomic():
             CheckResult.objects.create(
                 run=run,
                 key=outcome.key,
-                status=str(outcome.status),
+                status=status,
                 summary=outcome.summary[:2000],
                 evidence=outcome.evidence,
                 duration_ms=outcome.duration_ms,
             )
+            ValidationRun.objects.filter(pk=run.pk).update(**_counted(status, outcome.evidence))
     except IntegrityError:
         log.info("run %s already has a result for %s (re-delivery)", run.pk, outcome.key)
 
@@ -138,6 +156,7 @@ def execute(run_id: int) -> ValidationRun | None:
 
 def _finish(run: ValidationRun, *, message: str = "", status: str | None = None) -> ValidationRun:
     statuses = dict(run.results.values_list("key", "status"))
+    summaries = dict(run.results.values_list("key", "summary"))
     if status is None:
         values = set(statuses.values())
         if "fail" in values:
@@ -157,6 +176,7 @@ def _finish(run: ValidationRun, *, message: str = "", status: str | None = None)
                 evidence_url=settings.PREFLIGHT_BASE_URL.rstrip("/")
                 + reverse("checks:run-detail", args=[run.pk]),
                 run_label=f"Validation run #{run.pk}",
+                summaries=summaries,
             )
     run.refresh_from_db()
     if moved:

@@ -25,7 +25,9 @@ def _state(service, key):
     return ItemState.objects.get(service=service, item_key=key)
 
 
-def test_a_smoke_run_records_results_and_verifies_the_mapped_items(staged_service, lead):
+def test_a_smoke_run_records_results_and_counts_but_ticks_no_item_it_only_supports(
+    staged_service, lead
+):
     run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
     assert run.status == "queued" and run.keys == [
         "smoke.health",
@@ -40,10 +42,28 @@ def test_a_smoke_run_records_results_and_verifies_the_mapped_items(staged_servic
         "smoke.ping_db": "pass",
         "smoke.crud_cycle": "pass",
     }
-    state = _state(staged_service, "testing.suites_pass")  # mapped to the three smoke keys
+    assert run.counts["passed"] == 3 and run.counts["total"] == 3
+    assert run.verdict == "passed: 3 checks"
+    # The smoke checks support "all test suites pass" (evidence only): the item stays open
+    # for a person to tick, with the three results on its row.
+    state = _state(staged_service, "testing.suites_pass")
+    assert state.state == "open" and state.updated_by is None
+    assert {k: v["status"] for k, v in state.check_results.items()} == {
+        "smoke.health": "pass",
+        "smoke.ping_db": "pass",
+        "smoke.crud_cycle": "pass",
+    }
+    assert f"/runs/{run.pk}/" in state.check_results["smoke.health"]["url"]
+    assert not AuditEvent.objects.filter(action="verified").exists()
+
+
+def test_a_verifying_check_ticks_its_item(staged_service, lead):
+    run = runs.run_request(service=staged_service, actor=lead, keys=["security.headers"])
+    assert runs.execute(run.pk).status == "passed"
+    state = _state(staged_service, "security.http_headers")  # verified by security.headers
     assert state.state == "done" and state.updated_by is None and state.expires_at
     assert f"/runs/{run.pk}/" in state.evidence_url
-    event = AuditEvent.objects.get(action="verified", item_key="testing.suites_pass")
+    event = AuditEvent.objects.get(action="verified", item_key="security.http_headers")
     assert event.actor_name == "preflight-system"
 
 
@@ -58,12 +78,20 @@ def test_executing_the_same_run_twice_records_nothing_twice(staged_service, lead
     assert CheckResult.objects.filter(run=run).count() == 3
 
 
-def test_a_failing_check_marks_its_items_failing(service, lead, reference_service_factory):
-    profile_for(service, reference_service_factory(flaws=["health_down"]))
-    run = runs.run_request(service=service, actor=lead, keys=["smoke.health"])
+def test_a_failing_check_marks_the_items_it_verifies_failing(
+    service, lead, reference_service_factory
+):
+    profile_for(service, reference_service_factory(flaws=["cors_wildcard", "health_down"]))
+    run = runs.run_request(service=service, actor=lead, keys=["security.cors", "smoke.health"])
     assert runs.execute(run.pk).status == "failed"
-    state = _state(service, "testing.suites_pass")
-    assert state.state == "failing" and "smoke.health failed" in state.note
+    assert run.__class__.objects.get(pk=run.pk).verdict == "failed: 2 failed"
+    state = _state(service, "security.cors_allowlist")
+    assert state.state == "failing" and "security.cors failed" in state.note
+    assert state.failing_checks == ["security.cors"]
+    # smoke.health only supports testing.suites_pass: its failure shows, decides nothing.
+    suites = _state(service, "testing.suites_pass")
+    assert suites.state == "open" and suites.check_results["smoke.health"]["status"] == "fail"
+    assert suites.failing_checks == []
 
 
 def test_an_unreachable_service_is_an_error_not_a_failure(service, lead) -> None:
@@ -78,9 +106,13 @@ def test_an_unreachable_service_is_an_error_not_a_failure(service, lead) -> None
         username, password, otp_secret = "probe", "pw", "JBSWY3DPEHPK3PXP"
 
     profile_for(service, Down())
-    run = runs.run_request(service=service, actor=lead, keys=["smoke.health"])
-    assert runs.execute(run.pk).status == "error"
-    assert _state(service, "testing.suites_pass").state == "open"
+    run = runs.run_request(service=service, actor=lead, keys=["security.headers"])
+    finished = runs.execute(run.pk)
+    assert finished.status == "error" and finished.counts["errored"] == 1
+    assert finished.verdict == "error: 1 errored"
+    state = _state(service, "security.http_headers")  # verified by security.headers
+    assert state.state == "open" and state.check_results["security.headers"]["status"] == "error"
+    assert state.failing_checks == []  # an error is no verdict on the service
 
 
 def test_runs_need_a_profile_a_member_and_known_keys(service, lead, outsider) -> None:

@@ -193,3 +193,68 @@ def test_service_list_filters_by_team_tier_state_and_name(service, lead, other_t
     assert [r.service for r in selectors.service_list(q="index")] == [other]
     assert selectors.service_list(state="ready") == []
     assert len(selectors.service_list(state="in_progress")) == 2
+
+
+# --- automated verdicts: only "verifies" mappings decide -------------------------------------
+
+
+def _feed(service: Service, results: dict[str, str], label: str = "Validation run #1") -> dict:
+    return services.items_from_checks(
+        service=service,
+        results=results,
+        evidence_url="https://preflight.example.com/runs/1/",
+        run_label=label,
+        summaries={k: f"{k} said {v}" for k, v in results.items()},
+    )
+
+
+def test_a_verifying_pass_ticks_and_a_supporting_pass_only_shows(service) -> None:
+    counts = _feed(service, {"security.cors": "pass", "observability.request_id": "pass"})
+    assert counts == {"verified": 1, "failing": 0, "reopened": 0}
+    assert _state(service).state == "done"  # security.cors verifies it
+    logs = _state(service, "observability.structured_logs")  # request_id only supports it
+    assert logs.state == "open"
+    assert logs.check_results["observability.request_id"]["status"] == "pass"
+    assert logs.check_results["observability.request_id"]["summary"].endswith("said pass")
+    assert [c["role"] for c in logs.evidence_checks] == ["supports"]
+
+
+def test_a_supporting_failure_fails_nothing(service) -> None:
+    assert _feed(service, {"db.write_concern": "fail"})["failing"] == 0
+    state = _state(service, "data.write_concern_majority")
+    assert state.state == "open" and state.failing_checks == []
+
+
+def test_every_verifying_check_must_pass_in_the_run_to_tick(service) -> None:
+    _feed(service, {"repo.env_config": "pass"})  # security.secrets_env also needs no_secrets
+    assert _state(service, "security.secrets_env").state == "open"
+    _feed(service, {"repo.env_config": "pass", "repo.no_secrets": "pass"})
+    assert _state(service, "security.secrets_env").state == "done"
+
+
+def test_a_failing_item_whose_failure_clears_without_full_proof_is_reopened(service) -> None:
+    _feed(service, {"repo.env_config": "fail", "repo.no_secrets": "skip"})
+    state = _state(service, "security.secrets_env")
+    assert state.state == "failing" and state.failing_checks == ["repo.env_config"]
+    counts = _feed(service, {"repo.env_config": "pass"}, "Validation run #2")
+    assert counts["reopened"] == 1
+    state = _state(service, "security.secrets_env")
+    assert state.state == "open" and state.failing_checks == []
+    assert AuditEvent.objects.filter(action="reopen", actor_name="preflight-system").count() == 1
+
+
+def test_skip_and_error_decide_nothing_and_not_applicable_keeps_its_state(service, lead) -> None:
+    _feed(service, {"security.cors": "skip", "security.tls": "error"})
+    assert _state(service).state == "open"
+    assert _state(service, "security.tls_hsts").state == "open"
+    services.item_transition(
+        service=service,
+        item_key="security.tls_hsts",
+        action="na",
+        actor=lead,
+        seen_version=_state(service, "security.tls_hsts").version,
+        note="TLS ends at the platform's load balancer",
+    )
+    _feed(service, {"security.tls": "fail"})
+    state = _state(service, "security.tls_hsts")
+    assert state.state == "na" and state.check_results["security.tls"]["status"] == "fail"
