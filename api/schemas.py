@@ -39,6 +39,7 @@ from portal.models import ItemState
 from portal.models import Service as ServiceRecord
 from reviews.facts import SCAN_KINDS, SEVERITIES
 from reviews.gate import RULES
+from reviews.models import Exemption as ExemptionModel
 from reviews.models import FactReport as FactRecord
 from reviews.models import LaunchReview
 
@@ -208,10 +209,41 @@ class Item(Out):
         )
 
 
+class Finding(Out):
+    """One reason a gate rule fails: a subject (an item, a check or the run) and its status
+    now. A skipped check names the profile setting it needs; a check that verifies blocking
+    items lists them."""
+
+    kind: Annotated[str, OneOf(["item", "check", "run"])]
+    key: str
+    status: str
+    reason: str
+    setting: str | None
+    items: list[str]
+
+
 class GateRule(Out):
     key: Annotated[str, OneOf(RULES)]
     passed: bool
     reason: str
+    findings: list[Finding]
+
+
+class RunCounts(Out):
+    """What a run covered, counted as each result lands."""
+
+    passed: int
+    failed: int
+    skipped: int
+    errored: int
+    not_configured: int = Field(description="Skips for a missing profile setting.")
+    total: int
+
+
+class FullRun(Out):
+    id: int
+    verdict: str
+    counts: RunCounts
 
 
 class Gate(Out):
@@ -221,6 +253,10 @@ class Gate(Out):
     rules: list[GateRule]
     drill_keys: list[str]
     computed_at: When | None
+    full_run: FullRun | None
+    skipped: list[Finding] = Field(
+        description="Checks that verify blocking items and were skipped, with their settings."
+    )
 
 
 # --- runs -----------------------------------------------------------------------------------
@@ -238,6 +274,8 @@ class Run(Out):
     started_at: When | None
     finished_at: When | None
     message: str
+    counts: RunCounts
+    verdict: str = Field(description='In words, with what it skipped: "passed, 18 skipped: ..."')
     url: str
 
     @classmethod
@@ -254,6 +292,8 @@ class Run(Out):
             "started_at": r.started_at,
             "finished_at": r.finished_at,
             "message": r.message,
+            "counts": r.counts,
+            "verdict": r.verdict,
             "url": reverse("api:run-detail", args=[r.pk]),
         }
 
@@ -306,9 +346,17 @@ class RunRequest(In):
 
 
 class Exemption(Out):
+    """What an exemption names (items and check keys), as each was when it was granted."""
+
+    id: int
     rule: str
+    item: str | None
+    items: list[str]
+    checks: list[str]
+    granted: dict[str, str]
     justification: str
     expires_at: When
+    status: Annotated[str, OneOf(ExemptionModel.Status.values)]
     approved: bool
 
 

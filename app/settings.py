@@ -296,6 +296,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.publish_audit_checkpoint",
         "schedule": float(PREFLIGHT_AUDIT_CHECKPOINT_INTERVAL_S),
     },
+    # Approvals that time alone undid (an exemption expired): invalidated with the reason.
+    "recheck-approvals": {"task": "reviews.tasks.recheck_approvals", "schedule": 300.0},
 }
 
 # One JSON object per line (request_id, user_id, trace ids); LOG_FORMAT=text for humans.

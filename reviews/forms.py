@@ -25,3 +25,10 @@ class LaunchRequestForm(forms.Form):
 
 class DecisionForm(forms.Form):
     reason = forms.CharField(required=False, max_length=5000)
+
+
+class ExemptionRequestForm(forms.Form):
+    """An item exemption: a reason and an expiry; a reviewer of another team approves it."""
+
+    justification = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    expires = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))

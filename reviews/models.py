@@ -110,25 +110,80 @@ class Decision(ImmutableModel):
 
 
 class Exemption(models.Model):
-    """A written justification for launching with one failing gate rule. It is approved with
-    the launch (``approved_at`` is set when the review reaches its approvals) and counts only
-    until ``expires_at``."""
+    """A written justification, with an expiry, for launching (or ticking an item) while the
+    gate finds something wrong. It names what it excuses — items and check keys — and how
+    each was when it was granted (``granted``: ``{"item:KEY": "open", "check:KEY": "skip"}``);
+    it covers a subject only in that status or a better one (reviews.gate.SEVERITY), so any
+    other regression, or a worse one, is not covered.
 
-    review = models.ForeignKey(LaunchReview, on_delete=models.CASCADE, related_name="exemptions")
-    rule = models.CharField(max_length=40)
+    Two kinds:
+
+    - a launch's exemption (``review`` set, ``rule`` the gate rule it was requested for):
+      approved with the launch when the review reaches its approvals;
+    - an item's exemption (``item_key`` set, no review): requested from the checklist row of
+      an item whose verifying check fails, approved by one reviewer of another team; the
+      approval marks the item done over exactly those failing checks until ``expires_at``.
+
+    It counts only while approved and until ``expires_at``.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="exemptions")
+    review = models.ForeignKey(
+        LaunchReview, on_delete=models.CASCADE, related_name="exemptions", null=True, blank=True
+    )
+    rule = models.CharField(max_length=40, blank=True)
+    item_key = models.CharField(max_length=150, blank=True)
+    items = models.JSONField(default=list, blank=True)
+    checks = models.JSONField(default=list, blank=True)
+    granted = models.JSONField(default=dict, blank=True)
     justification = models.TextField()
     expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exemptions_requested",
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exemptions_decided",
+    )
+    decision_note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["rule"]
+        ordering = ["rule", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["review", "rule"], name="exemption_unique_rule")
+            models.UniqueConstraint(fields=["review", "rule"], name="exemption_unique_rule"),
+            models.UniqueConstraint(
+                fields=["service", "item_key"],
+                condition=models.Q(status="requested", review__isnull=True),
+                name="exemption_one_request_per_item",
+            ),
         ]
+        indexes = [models.Index(fields=["service", "status", "expires_at"])]
 
     def __str__(self) -> str:
-        return f"exemption of {self.rule} for launch #{self.review_id}"
+        if self.review_id:
+            return f"exemption #{self.pk} of {self.rule} for launch #{self.review_id}"
+        return f"exemption #{self.pk} of {self.item_key}"
+
+    @property
+    def subjects(self) -> list[str]:
+        """What it names, as ``kind:key``, items first."""
+        return [f"item:{k}" for k in self.items] + [f"check:{k}" for k in self.checks]
 
 
 def validate_webhook_url(url: str) -> None:

@@ -24,7 +24,7 @@ from checks.selectors import outbound_policy
 from core.broker import enqueue
 from portal.models import Service
 from portal.permissions import REVIEWERS_GROUP
-from reviews.models import LaunchReview, TeamWebhook
+from reviews.models import Exemption, LaunchReview, TeamWebhook
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,21 @@ def launch_event(review: LaunchReview, event: str, *, actor_name: str, reason: s
     if reason:
         text += f"\nReason: {reason}"
     fan_out(service, title, text, _absolute(reverse("reviews:review-detail", args=[review.pk])))
+
+
+def exemption_event(exemption: Exemption, event: str, *, actor_name: str, reason: str = "") -> None:
+    service = exemption.service
+    what = exemption.item_key or exemption.rule
+    title = f"Exemption for {service.name} {event}"
+    text = (
+        f"Exemption #{exemption.pk} of *{service.name}* ({what}: "
+        f"{', '.join(exemption.checks) or 'no check'}) {event} by {actor_name}."
+    )
+    if reason:
+        text += f"\nReason: {reason}"
+    fan_out(
+        service, title, text, _absolute(reverse("reviews:exemption-detail", args=[exemption.pk]))
+    )
 
 
 def run_failed(run: ValidationRun) -> None:

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from portal.models import Membership
 from portal.permissions import can_edit_service, is_reviewer
-from reviews.models import LaunchReview
+from reviews.models import Exemption, LaunchReview
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -24,6 +24,20 @@ def decide_refusal(user: User, review: LaunchReview) -> str | None:
         return "Reviewers do not decide launches of their own team."
     if review.requested_by_id == user.pk:
         return "You cannot decide a launch you requested."
+    return None
+
+
+def exemption_refusal(user: User, exemption: Exemption) -> str | None:
+    """Why ``user`` may not approve or reject an item exemption; None when they may. The
+    same separation of duties as a launch: a reviewer of another team, not the requester."""
+    if not user.is_authenticated:
+        return "Sign in to decide an exemption."
+    if not is_reviewer(user):
+        return "Only members of the reviewers group approve or reject exemptions."
+    if Membership.objects.filter(user_id=user.pk, team_id=exemption.service.team_id).exists():
+        return "Reviewers do not decide exemptions of their own team."
+    if exemption.requested_by_id == user.pk:
+        return "You cannot decide an exemption you requested."
     return None
 
 

@@ -15,7 +15,11 @@ def on_item_states_changed(sender: Any, service: Service, **kwargs: Any) -> None
 
 
 def on_run_finished(sender: Any, run: ValidationRun, **kwargs: Any) -> None:
-    if run.status == ValidationRun.Status.FAILED:
-        services.invalidate_approvals(service=run.service, failed_run_id=run.pk)
+    # Any finished run can undo an approval, a passed one too: a check that verifies a
+    # blocking item skipped where it used to pass is a regression.
+    services.invalidate_approvals(
+        service=run.service,
+        failed_run_id=run.pk if run.status != ValidationRun.Status.PASSED else None,
+    )
     if run.trigger == ValidationRun.Trigger.SCHEDULE and run.status != ValidationRun.Status.PASSED:
         notify.run_failed(run)

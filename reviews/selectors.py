@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +10,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.models import Service
-from reviews.gate import Gate, compute_gate
-from reviews.models import Decision, LaunchReview
+from reviews.coverage import coverage, exemptions_for
+from reviews.gate import Finding, Gate, GateRule, compute_gate
+from reviews.models import Decision, Exemption, LaunchReview
 from reviews.snapshot import build_snapshot, changes_since
 
 
@@ -21,6 +22,9 @@ class LaunchStatus:
     review: LaunchReview | None
     reasons: list[str]
     gate: Gate
+    # What an exemption covers now (finding, exemption) and what nothing covers.
+    exempted: list[tuple[Finding, Exemption]] = field(default_factory=list)
+    blocked: list[Finding] = field(default_factory=list)
 
 
 def latest_review(service: Service) -> LaunchReview | None:
@@ -28,8 +32,9 @@ def latest_review(service: Service) -> LaunchReview | None:
 
 
 def launch_status(service: Service, *, now: datetime | None = None) -> LaunchStatus:
-    """May ``service`` ship? Only when its latest review is approved and the gate still holds
-    now, or every failing rule has an approved exemption that has not expired."""
+    """May ``service`` ship? Only when its latest review is approved and everything the gate
+    finds now is covered, subject by subject, by an unexpired exemption approved with that
+    review or an approved item exemption. Nothing about the run itself is ever covered."""
     now = now or timezone.now()
     gate = compute_gate(service, now=now)
     review = latest_review(service)
@@ -38,27 +43,66 @@ def launch_status(service: Service, *, now: datetime | None = None) -> LaunchSta
         reasons.append("no launch has been requested")
     elif review.status != LaunchReview.Status.APPROVED:
         reasons.append(f"the latest launch review #{review.pk} is {review.status}")
-    exempt = {}
-    if review is not None:
-        exempt = {
-            e.rule: e
-            for e in review.exemptions.filter(approved_at__isnull=False, expires_at__gt=now)
-        }
-    for rule in gate.rules:
-        if rule.passed:
-            continue
-        if rule.key in exempt:
-            reasons.append(
-                f"gate {rule.key} fails ({rule.reason}) but is exempted until "
-                f"{exempt[rule.key].expires_at:%Y-%m-%d}"
-            )
-        else:
+    exemptions = list(exemptions_for(service, review, now=now))
+    cover = coverage(gate, exemptions)
+    by_subject = {finding.subject: exemption for finding, exemption in cover.covered}
+    for rule in gate.failing:
+        open_findings = [f for f in rule.findings if f.subject not in by_subject]
+        if open_findings:
             reasons.append(f"gate {rule.key} fails: {rule.reason}")
-    blocked = [r for r in gate.failing if r.key not in exempt]
-    approved = review is not None and review.status == LaunchReview.Status.APPROVED and not blocked
+            continue
+        until = max(by_subject[f.subject].expires_at for f in rule.findings)
+        reasons.append(
+            f"gate {rule.key} fails ({rule.reason}) but every finding is exempted by name, "
+            f"until {timezone.localtime(until):%Y-%m-%d} at the latest: "
+            + ", ".join(f"{f.key} (#{by_subject[f.subject].pk})" for f in rule.findings)
+        )
+    approved = review is not None and review.status == LaunchReview.Status.APPROVED and cover.holds
     if approved:
         reasons.insert(0, f"launch review #{review.pk} is approved")  # type: ignore[union-attr]
-    return LaunchStatus(approved=approved, review=review, reasons=reasons, gate=gate)
+    return LaunchStatus(
+        approved=approved,
+        review=review,
+        reasons=reasons,
+        gate=gate,
+        exempted=[(f, e) for f, e in cover.covered],
+        blocked=cover.uncovered,
+    )
+
+
+@dataclass(frozen=True)
+class RuleToJustify:
+    rule: GateRule
+    findings: list[Finding]  # what an exemption requested with a new launch would name
+    exemptable: bool
+
+
+def rules_to_justify(service: Service, gate: Gate) -> list[RuleToJustify]:
+    """The failing rules a new launch request must justify: their findings that no approved
+    item exemption already covers. A rule failing on the run itself cannot be justified."""
+    standing = list(exemptions_for(service, None, now=gate.computed_at or timezone.now()))
+    open_subjects = {f.subject for f in coverage(gate, standing).uncovered}
+    out = []
+    for rule in gate.failing:
+        findings = [f for f in rule.findings if f.subject in open_subjects]
+        if findings:
+            out.append(RuleToJustify(rule, findings, all(f.exemptable for f in findings)))
+    return out
+
+
+def exemption_dict(e: Exemption) -> dict[str, Any]:
+    return {
+        "id": e.pk,
+        "rule": e.rule,
+        "item": e.item_key or None,
+        "items": list(e.items),
+        "checks": list(e.checks),
+        "granted": dict(e.granted),
+        "justification": e.justification,
+        "expires_at": e.expires_at.isoformat(),
+        "status": e.status,
+        "approved": e.status == Exemption.Status.APPROVED,
+    }
 
 
 def review_dict(review: LaunchReview) -> dict[str, Any]:
@@ -74,15 +118,7 @@ def review_dict(review: LaunchReview) -> dict[str, Any]:
         "required_approvals": review.required_approvals,
         "approvals": approvals,
         "decided_at": review.decided_at.isoformat() if review.decided_at else None,
-        "exemptions": [
-            {
-                "rule": e.rule,
-                "justification": e.justification,
-                "expires_at": e.expires_at.isoformat(),
-                "approved": e.approved_at is not None,
-            }
-            for e in review.exemptions.all()
-        ],
+        "exemptions": [exemption_dict(e) for e in review.exemptions.all()],
     }
 
 
@@ -116,4 +152,29 @@ def review_page(review: LaunchReview) -> dict[str, Any]:
         "history": [DecisionView(d, changes_since(d.snapshot, current)) for d in decisions],
         "approvals": sum(1 for d in decisions if d.kind == Decision.Kind.APPROVE),
         "exemptions": list(review.exemptions.all()),
+        "item_exemptions": list(
+            Exemption.objects.filter(
+                service=review.service,
+                review__isnull=True,
+                status=Exemption.Status.APPROVED,
+                expires_at__gt=timezone.now(),
+            )
+        ),
     }
+
+
+def exemption_list(*, status: str = "") -> QuerySet[Exemption]:
+    """Item exemptions (the ones reviewers decide on their own), newest first."""
+    qs = Exemption.objects.filter(review__isnull=True).select_related(
+        "service__team", "requested_by", "decided_by"
+    )
+    return (qs.filter(status=status) if status else qs).order_by("-id")
+
+
+def item_exemptions(service: Service, item_key: str) -> list[Exemption]:
+    """An item's exemptions, newest first: the row shows the one waiting or in force."""
+    return list(
+        Exemption.objects.filter(service=service, item_key=item_key, review__isnull=True)
+        .select_related("requested_by", "decided_by")
+        .order_by("-id")[:5]
+    )

@@ -11,15 +11,24 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import Conflict, InvalidInput, NotAllowed
+from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from portal import audit
-from portal.models import AuditEvent, Service
+from portal import services as portal_services
+from portal.models import AuditEvent, ItemState, Service
 from reviews import notify
-from reviews.gate import RULES, Gate, compute_gate
+from reviews.coverage import coverage, exemptions_for, granted_for
+from reviews.gate import CHECK, ITEM, RULES, Finding, Gate, compute_gate
 from reviews.models import Decision, Exemption, LaunchReview
-from reviews.permissions import User, can_request, can_withdraw, decide_refusal
+from reviews.permissions import (
+    User,
+    can_request,
+    can_withdraw,
+    decide_refusal,
+    exemption_refusal,
+)
 from reviews.snapshot import build_snapshot
 
 Action = AuditEvent.Action
@@ -79,6 +88,10 @@ def _expiry(day: date | None, now: datetime) -> datetime:
     return expires
 
 
+def _unexemptable(gate: Gate) -> list[Finding]:
+    return [f for f in gate.findings if not f.exemptable]
+
+
 def launch_request(
     *,
     service: Service,
@@ -88,8 +101,10 @@ def launch_request(
     justifications: dict[str, str] | None = None,
     exemption_expires: date | None = None,
 ) -> LaunchReview:
-    """Request a launch. With a failing gate rule the request needs a written justification
-    for each failing rule (an exemption, with an expiry, approved with the launch)."""
+    """Request a launch. Each gate rule that fails on something no approved item exemption
+    covers needs a written justification: it becomes an exemption (with an expiry, approved
+    with the launch) naming exactly what the rule fails on now, as it is now. What concerns
+    the run itself (no full run, too old) cannot be exempted: run a full validation."""
     if not can_request(actor, service):
         raise NotAllowed("Only members of the owning team request a launch of this service.")
     now = timezone.now()
@@ -100,15 +115,30 @@ def launch_request(
     if unknown:
         raise InvalidInput(f"Unknown gate rule(s): {', '.join(unknown)}.")
     gate = compute_gate(service, now=now)
-    failing = [rule.key for rule in gate.failing]
-    unjustified = [key for key in failing if key not in justifications]
+    fixed_only = _unexemptable(gate)
+    if fixed_only:
+        raise InvalidInput(
+            "The gate fails on what no exemption can excuse: "
+            + "; ".join(f.reason for f in fixed_only)
+            + ". Run a full validation first."
+        )
+    standing = list(exemptions_for(service, None, now=now))
+    open_findings = set(f.subject for f in coverage(gate, standing).uncovered)
+    worst = {f.subject: f for f in gate.findings}
+    to_exempt = {
+        rule.key: [worst[f.subject] for f in rule.findings if f.subject in open_findings]
+        for rule in gate.failing
+    }
+    to_exempt = {key: findings for key, findings in to_exempt.items() if findings}
+    unjustified = [key for key in to_exempt if key not in justifications]
     if unjustified:
         raise InvalidInput(
             "The gate fails on "
             + ", ".join(unjustified)
-            + ": write a justification for each failing rule to request an exemption."
+            + ": write a justification for each failing rule to request an exemption naming "
+            "what it fails on."
         )
-    expires = _expiry(exemption_expires, now) if failing else None
+    expires = _expiry(exemption_expires, now) if to_exempt else None
     try:
         with transaction.atomic():
             review = LaunchReview.objects.create(
@@ -126,24 +156,69 @@ def launch_request(
                 decision,
                 target_date=target_date.isoformat(),
                 gate_passed=gate.passed,
-                failing_rules=failing,
+                failing_rules=[rule.key for rule in gate.failing],
             )
-            for key in failing:
+            for key, findings in to_exempt.items():
                 assert expires is not None
-                Exemption.objects.create(
-                    review=review, rule=key, justification=justifications[key], expires_at=expires
+                exemption = _new_exemption(
+                    service=service,
+                    review=review,
+                    rule=key,
+                    findings=findings,
+                    justification=justifications[key],
+                    expires_at=expires,
+                    actor=actor,
                 )
                 audit.record(
                     action=Action.EXEMPTION_REQUESTED,
                     actor=actor,
                     service=service,
                     note=justifications[key],
-                    payload={"review": review.pk, "rule": key, "expires_at": expires.isoformat()},
+                    payload=_exemption_payload(exemption),
                 )
             notify.launch_event(review, "requested", actor_name=decision.actor_name)
     except IntegrityError:
         raise Conflict("A launch of this service is already waiting for review.") from None
     return review
+
+
+def _new_exemption(
+    *,
+    service: Service,
+    findings: list[Finding],
+    justification: str,
+    expires_at: datetime,
+    actor: User,
+    review: LaunchReview | None = None,
+    rule: str = "",
+    item_key: str = "",
+) -> Exemption:
+    granted = granted_for(findings)
+    return Exemption.objects.create(
+        service=service,
+        review=review,
+        rule=rule,
+        item_key=item_key,
+        items=[k.split(":", 1)[1] for k in granted if k.startswith("item:")],
+        checks=[k.split(":", 1)[1] for k in granted if k.startswith("check:")],
+        granted=granted,
+        justification=justification,
+        expires_at=expires_at,
+        requested_by=actor if actor.is_authenticated else None,  # type: ignore[misc]
+    )
+
+
+def _exemption_payload(exemption: Exemption, **extra: Any) -> dict[str, Any]:
+    return {
+        "exemption": exemption.pk,
+        "review": exemption.review_id,
+        "rule": exemption.rule,
+        "item": exemption.item_key,
+        "granted": exemption.granted,
+        "expires_at": exemption.expires_at.isoformat(),
+        "status": exemption.status,
+        **extra,
+    }
 
 
 def _locked(review: LaunchReview) -> LaunchReview:
@@ -156,8 +231,10 @@ def _locked(review: LaunchReview) -> LaunchReview:
 
 
 def unexempted_failures(review: LaunchReview, gate: Gate, *, now: datetime) -> list[str]:
-    exempt = set(review.exemptions.filter(expires_at__gt=now).values_list("rule", flat=True))
-    return [rule.key for rule in gate.failing if rule.key not in exempt]
+    """What the gate finds that none of the review's exemptions (approved with it or still
+    waiting to be) nor an approved item exemption covers, one line each."""
+    exemptions = list(exemptions_for(review.service, review, now=now, pending=True))
+    return [f.reason for f in coverage(gate, exemptions).uncovered]
 
 
 @transaction.atomic
@@ -173,8 +250,10 @@ def launch_approve(*, review: LaunchReview, actor: User, note: str = "") -> Laun
     blocked = unexempted_failures(review, gate, now=now)
     if blocked:
         raise Conflict(
-            "The gate no longer holds on " + ", ".join(blocked) + " and no exemption covers it: "
-            "reject the launch or wait for the team to fix it."
+            "The gate no longer holds and no exemption covers it: "
+            + "; ".join(blocked[:10])
+            + (f" (and {len(blocked) - 10} more)" if len(blocked) > 10 else "")
+            + ". Reject the launch or wait for the team to fix it."
         )
     decision = _decide(review, Decision.Kind.APPROVE, actor, note.strip(), gate)
     approvals = review.decisions.filter(kind=Decision.Kind.APPROVE).count()
@@ -183,7 +262,20 @@ def launch_approve(*, review: LaunchReview, actor: User, note: str = "") -> Laun
         review.status = LaunchReview.Status.APPROVED
         review.decided_at = now
         review.save(update_fields=["status", "decided_at"])
-        review.exemptions.update(approved_at=now)
+        for exemption in review.exemptions.filter(
+            status=Exemption.Status.REQUESTED, expires_at__gt=now
+        ):
+            exemption.status = Exemption.Status.APPROVED
+            exemption.approved_at = now
+            exemption.decided_by = actor  # type: ignore[assignment]
+            exemption.save(update_fields=["status", "approved_at", "decided_by"])
+            audit.record(
+                action=Action.EXEMPTION_APPROVED,
+                actor=actor,
+                service=review.service,
+                note=exemption.justification,
+                payload=_exemption_payload(exemption),
+            )
     _audit(
         Action.LAUNCH_APPROVED,
         actor,
@@ -208,6 +300,9 @@ def launch_reject(*, review: LaunchReview, actor: User, reason: str) -> LaunchRe
     review.status = LaunchReview.Status.REJECTED
     review.decided_at = timezone.now()
     review.save(update_fields=["status", "decided_at"])
+    review.exemptions.filter(status=Exemption.Status.REQUESTED).update(
+        status=Exemption.Status.REJECTED
+    )
     decision = _decide(review, Decision.Kind.REJECT, actor, reason.strip())
     _audit(Action.LAUNCH_REJECTED, actor, review, decision)
     notify.launch_event(review, "rejected", actor_name=decision.actor_name, reason=reason.strip())
@@ -222,47 +317,235 @@ def launch_withdraw(*, review: LaunchReview, actor: User, reason: str = "") -> L
     review.status = LaunchReview.Status.WITHDRAWN
     review.decided_at = timezone.now()
     review.save(update_fields=["status", "decided_at"])
+    review.exemptions.filter(status=Exemption.Status.REQUESTED).update(
+        status=Exemption.Status.WITHDRAWN
+    )
     decision = _decide(review, Decision.Kind.WITHDRAW, actor, reason.strip())
     _audit(Action.LAUNCH_WITHDRAWN, actor, review, decision)
     return review
 
 
-REGRESSION_RULES = ("blocking_items", "no_failing_items")
-
-
 @transaction.atomic
 def invalidate_approvals(*, service: Service, failed_run_id: int | None = None) -> int:
-    """Invalidate every approved launch of ``service`` that a regression undoes: a failed
-    run (``failed_run_id``), or a blocking item no longer done or an item failing that no
-    approved, unexpired exemption of that review covers."""
-    approved = LaunchReview.objects.select_for_update().filter(
-        service=service, status=LaunchReview.Status.APPROVED
+    """Invalidate every approved launch of ``service`` whose gate no longer holds: anything
+    the gate finds now — an item reopened, failing or stale, a check failing, skipped or
+    never run, an old run or drill — that none of the review's exemptions (approved with it,
+    unexpired) nor an approved item exemption covers, subject by subject. An exemption that
+    expired covers nothing any more. Each invalidation writes its decision with the reason,
+    an audit event and a notification. ``failed_run_id`` names the run that set this off, in
+    the reason. Returns how many approvals were invalidated."""
+    approved = list(
+        LaunchReview.objects.select_for_update()
+        .select_related("service")
+        .filter(service=service, status=LaunchReview.Status.APPROVED)
     )
-    if not approved.exists():
+    if not approved:
         return 0
     now = timezone.now()
-    regressed = {
-        rule.key: rule.reason
-        for rule in compute_gate(service, now=now).failing
-        if rule.key in REGRESSION_RULES
-    }
+    gate = compute_gate(service, now=now)
     count = 0
     for review in approved:
-        if failed_run_id is not None:
-            reason = f"validation run #{failed_run_id} failed after the approval"
-        else:
-            exempt = set(
-                review.exemptions.filter(approved_at__isnull=False, expires_at__gt=now).values_list(
-                    "rule", flat=True
-                )
-            )
-            reason = "; ".join(why for key, why in regressed.items() if key not in exempt)
-        if not reason:
+        exemptions = list(exemptions_for(service, review, now=now))
+        uncovered = coverage(gate, exemptions).uncovered
+        if not uncovered:
             continue
+        reason = _regression_reason(review, uncovered, now=now, failed_run_id=failed_run_id)
         review.status = LaunchReview.Status.INVALIDATED
         review.save(update_fields=["status"])
-        decision = _decide(review, Decision.Kind.INVALIDATE, None, reason)
-        _audit(Action.APPROVAL_INVALIDATED, None, review, decision)
+        decision = _decide(review, Decision.Kind.INVALIDATE, None, reason, gate)
+        _audit(
+            Action.APPROVAL_INVALIDATED,
+            None,
+            review,
+            decision,
+            findings=[f.as_dict() for f in uncovered],
+        )
         notify.launch_event(review, "invalidated", actor_name="preflight-system", reason=reason)
         count += 1
     return count
+
+
+def _regression_reason(
+    review: LaunchReview, uncovered: list[Finding], *, now: datetime, failed_run_id: int | None
+) -> str:
+    expired = {
+        subject: exemption
+        for exemption in Exemption.objects.filter(
+            service=review.service, status=Exemption.Status.APPROVED, expires_at__lte=now
+        ).filter(Q(review=review) | Q(review__isnull=True))
+        for subject in exemption.granted
+    }
+    lines = []
+    for finding in uncovered[:10]:
+        line = finding.reason
+        if finding.subject in expired:
+            line += (
+                f" (exemption #{expired[finding.subject].pk} expired on "
+                f"{timezone.localtime(expired[finding.subject].expires_at):%Y-%m-%d %H:%M})"
+            )
+        lines.append(line)
+    if len(uncovered) > 10:
+        lines.append(f"and {len(uncovered) - 10} more")
+    head = "the gate no longer holds"
+    if failed_run_id is not None:
+        head += f" after validation run #{failed_run_id}"
+    return f"{head}, and no exemption covers: " + "; ".join(lines)
+
+
+def recheck_approvals() -> int:
+    """Re-evaluate every approved launch (beat, every few minutes): what time alone undoes —
+    an exemption expiring, a run or drill growing old — invalidates approvals too, with the
+    reason, the audit event and the notification, without waiting for the next change."""
+    count = 0
+    service_ids = (
+        LaunchReview.objects.filter(status=LaunchReview.Status.APPROVED)
+        .values_list("service_id", flat=True)
+        .distinct()
+    )
+    for service in Service.objects.filter(pk__in=list(service_ids)):
+        count += invalidate_approvals(service=service)
+    return count
+
+
+# --- item exemptions ----------------------------------------------------------------------
+
+
+def exemption_request(
+    *, service: Service, item_key: str, actor: User, justification: str, expires: date | None
+) -> Exemption:
+    """Ask a reviewer to let ``item_key`` be done although its verifying checks fail. The
+    exemption names the item and exactly the checks failing now; nothing changes on the
+    checklist until a reviewer approves it."""
+    if not can_request(actor, service):
+        raise NotAllowed("Only members of the owning team request an exemption for this service.")
+    justification = justification.strip()
+    if not justification:
+        raise InvalidInput("An exemption needs a reason.")
+    now = timezone.now()
+    expires_at = _expiry(expires, now)
+    state = (
+        ItemState.objects.select_related("item")
+        .filter(service=service, item_key=item_key, item__template_id=service.template_id)
+        .first()
+    )
+    if state is None or state.item is None:
+        raise NotFound(f"{service.slug} has no checklist item {item_key!r}.")
+    failing = state.failing_checks
+    if not failing:
+        raise InvalidInput(
+            f"{item_key} has no failing automated check: nothing to exempt (mark it done with "
+            "its evidence)."
+        )
+    # The item is named as failing (its worst), each failing verdict as failed: CI facts
+    # under their own name, so the tick can stand over them as over a check.
+    findings = [
+        Finding(ITEM, item_key, "failing", f"{item_key} is failing"),
+        *(Finding(CHECK, key, "fail", f"{key} failed") for key in failing),
+    ]
+    try:
+        with transaction.atomic():
+            exemption = _new_exemption(
+                service=service,
+                item_key=item_key,
+                findings=findings,
+                justification=justification,
+                expires_at=expires_at,
+                actor=actor,
+            )
+            audit.record(
+                action=Action.EXEMPTION_REQUESTED,
+                actor=actor,
+                service=service,
+                item_key=item_key,
+                note=justification,
+                payload=_exemption_payload(exemption),
+            )
+            notify.exemption_event(exemption, "requested", actor_name=actor.get_username())
+    except IntegrityError:
+        raise Conflict(f"An exemption for {item_key} is already waiting for a reviewer.") from None
+    return exemption
+
+
+def _locked_exemption(exemption: Exemption) -> Exemption:
+    locked = (
+        Exemption.objects.select_for_update()
+        .select_related("service__team", "service__template")
+        .get(pk=exemption.pk)
+    )
+    if locked.status != Exemption.Status.REQUESTED or locked.review_id is not None:
+        raise Conflict(f"This exemption is {locked.get_status_display().lower()}.")
+    return locked
+
+
+@transaction.atomic
+def exemption_approve(*, exemption: Exemption, actor: User, note: str = "") -> Exemption:
+    """A reviewer of another team approves an item exemption: the item is marked done over
+    the failing checks it names, until it expires. Refused when the item now fails a check
+    the exemption does not name (the team must ask again, for what fails now)."""
+    refusal = exemption_refusal(actor, exemption)
+    if refusal:
+        raise NotAllowed(refusal)
+    exemption = _locked_exemption(exemption)
+    now = timezone.now()
+    if exemption.expires_at <= now:
+        raise Conflict("This exemption expired before anyone approved it: ask again.")
+    state = ItemState.objects.select_related("item").get(
+        service=exemption.service, item_key=exemption.item_key
+    )
+    unnamed = [key for key in state.failing_checks if key not in exemption.checks]
+    if unnamed:
+        raise Conflict(
+            f"{exemption.item_key} now also fails {', '.join(unnamed)}, which this exemption "
+            "does not name: reject it; the team can ask again for what fails now."
+        )
+    exemption.status = Exemption.Status.APPROVED
+    exemption.approved_at = now
+    exemption.decided_by = actor  # type: ignore[assignment]
+    exemption.decision_note = note.strip()
+    exemption.save(update_fields=["status", "approved_at", "decided_by", "decision_note"])
+    audit.record(
+        action=Action.EXEMPTION_APPROVED,
+        actor=actor,
+        service=exemption.service,
+        item_key=exemption.item_key,
+        note=note.strip() or exemption.justification,
+        payload=_exemption_payload(exemption),
+    )
+    portal_services.item_exempt(
+        service=exemption.service,
+        item_key=exemption.item_key,
+        actor=actor,
+        checks=exemption.checks,
+        expires_at=exemption.expires_at,
+        note=(
+            f"Exemption #{exemption.pk} approved by {actor.get_username()} until "
+            f"{timezone.localtime(exemption.expires_at):%Y-%m-%d}: {exemption.justification}"
+        ),
+        payload={"exemption": exemption.pk},
+    )
+    notify.exemption_event(exemption, "approved", actor_name=actor.get_username())
+    return exemption
+
+
+@transaction.atomic
+def exemption_reject(*, exemption: Exemption, actor: User, reason: str) -> Exemption:
+    refusal = exemption_refusal(actor, exemption)
+    if refusal:
+        raise NotAllowed(refusal)
+    if not reason.strip():
+        raise InvalidInput("A rejection needs a reason.")
+    exemption = _locked_exemption(exemption)
+    exemption.status = Exemption.Status.REJECTED
+    exemption.decided_by = actor  # type: ignore[assignment]
+    exemption.decision_note = reason.strip()
+    exemption.save(update_fields=["status", "decided_by", "decision_note"])
+    audit.record(
+        action=Action.EXEMPTION_REJECTED,
+        actor=actor,
+        service=exemption.service,
+        item_key=exemption.item_key,
+        note=reason.strip(),
+        payload=_exemption_payload(exemption),
+    )
+    notify.exemption_event(exemption, "rejected", actor_name=actor.get_username(), reason=reason)
+    return exemption

@@ -12,6 +12,7 @@ from checks.models import ValidationRun
 from portal.models import Service
 from portal.selectors import item_states
 from reviews.gate import Gate, compute_gate, drill_results
+from reviews.models import Exemption
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -30,6 +31,8 @@ def _items(service: Service) -> list[dict[str, Any]]:
                 "verified_at": _iso(state.verified_at),
                 "expires_at": _iso(state.expires_at),
                 "evidence_url": state.evidence_url,
+                "failing_checks": state.failing_checks,
+                "exempt_checks": list(state.exempt_checks),
             }
         )
     return rows
@@ -45,6 +48,8 @@ def _last_run(service: Service) -> dict[str, Any] | None:
         "trigger": run.trigger,
         "full": run.full,
         "finished_at": _iso(run.finished_at),
+        "verdict": run.verdict,
+        "counts": run.counts,
         "results": {key: status for key, status in run.results.values_list("key", "status")},
     }
 
@@ -63,6 +68,18 @@ def build_snapshot(service: Service, *, gate: Gate | None = None) -> dict[str, A
             for key, r in drills.items()
         },
         "gate": gate.as_dict(),
+        "exemptions": [
+            {
+                "id": e.pk,
+                "review": e.review_id,
+                "granted": e.granted,
+                "status": e.status,
+                "expires_at": _iso(e.expires_at),
+            }
+            for e in Exemption.objects.filter(service=service, expires_at__gt=now).exclude(
+                status__in=(Exemption.Status.REJECTED, Exemption.Status.WITHDRAWN)
+            )
+        ],
     }
 
 

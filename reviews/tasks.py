@@ -1,5 +1,5 @@
 """Celery entry points of launch reviews: notification delivery, retried with exponential
-backoff (and jitter) on errors a retry can fix."""
+backoff (and jitter) on errors a retry can fix, and the periodic re-check of approvals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from celery import shared_task
 
-from reviews import notify
+from reviews import notify, services
 
 MAX_RETRIES = 6  # with backoff 2, 4, 8, ... s (capped): about two minutes in all
 
@@ -36,3 +36,9 @@ def send_notification_email(subject: str, body: str, to: list[str]) -> int:
 )
 def deliver_webhook(webhook_id: int, payload: dict[str, Any]) -> str:
     return notify.deliver_webhook(webhook_id, payload)
+
+
+@shared_task(name="reviews.tasks.recheck_approvals")
+def recheck_approvals() -> int:
+    """Beat: invalidate approved launches that time alone undid (an exemption expired)."""
+    return services.recheck_approvals()

@@ -13,4 +13,12 @@ urlpatterns = [
         views.review_decide,
         name="review-decide",
     ),
+    path(
+        "services/<slug:slug>/items/<str:item_key>/exemption/",
+        views.item_exemption_request,
+        name="item-exemption",
+    ),
+    path("exemptions/", views.exemption_list, name="exemption-list"),
+    path("exemptions/<int:pk>/", views.exemption_detail, name="exemption-detail"),
+    path("exemptions/<int:pk>/<str:action>/", views.exemption_decide, name="exemption-decide"),
 ]

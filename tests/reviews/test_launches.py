@@ -9,6 +9,7 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
+from checks.catalog import REGISTRY
 from checks.models import ValidationRun
 from checks.services import runs
 from core.errors import Conflict, InvalidInput, NotAllowed
@@ -20,6 +21,7 @@ from reviews.gate import compute_gate
 from reviews.models import Decision, FrozenError, LaunchReview
 from reviews.selectors import launch_status
 from reviews.services import snapshot_digest
+from tests.support.launches import record_run
 
 pytestmark = pytest.mark.django_db
 
@@ -135,10 +137,30 @@ def _all_justified(service) -> dict[str, str]:
     return {rule.key: f"{rule.key}: tracked in JIRA-1" for rule in compute_gate(service).failing}
 
 
+def _ran_with_skips(service):
+    """A full run in which every check passed but the Mongo ones (not configured)."""
+    results: dict = {key: "pass" for key in REGISTRY}
+    for key in ("db.index_usage", "db.compound_index_sort", "db.ttl_indexes", "db.write_concern"):
+        results[key] = ("skip", {"setting": "mongo.uri"})
+    return record_run(service, results, full=True)
+
+
+def test_a_run_is_required_before_anything_can_be_exempted(service, lead) -> None:
+    with pytest.raises(InvalidInput, match="no full validation run has finished yet"):
+        _request(
+            service,
+            lead,
+            justifications={"full_run": "we will run it later"},
+            exemption_expires=date.today() + timedelta(days=10),
+        )
+    assert not LaunchReview.objects.exists()
+
+
 def test_a_failing_gate_needs_a_justification_per_failing_rule(service, lead) -> None:
-    with pytest.raises(InvalidInput, match="blocking_items, full_run"):
+    _ran_with_skips(service)
+    with pytest.raises(InvalidInput, match="blocking_items, verifying_checks"):
         _request(service, lead)
-    with pytest.raises(InvalidInput, match="full_run"):
+    with pytest.raises(InvalidInput, match="verifying_checks"):
         _request(service, lead, justifications={"blocking_items": "tracked in JIRA-1"})
     justified = _all_justified(service)
     with pytest.raises(InvalidInput, match="expiry"):
@@ -158,12 +180,25 @@ def test_a_failing_gate_needs_a_justification_per_failing_rule(service, lead) ->
     )
     assert sorted(review.exemptions.values_list("rule", flat=True)) == sorted(justified)
     assert AuditEvent.objects.filter(action="exemption_requested").count() == len(justified)
+    # Each exemption names exactly what its rule failed on, as it was.
+    by_rule = {e.rule: e for e in review.exemptions.all()}
+    assert by_rule["verifying_checks"].granted == {
+        "check:db.index_usage": "skip",
+        "check:db.ttl_indexes": "skip",
+    }
+    blocking = by_rule["blocking_items"]
+    assert (
+        len(blocking.items)
+        == ItemState.objects.filter(service=service, item__blocking=True, state="open").count()
+    )
+    assert set(blocking.granted.values()) == {"open"} and blocking.checks == []
     assert not launch_status(service).approved
 
 
-def test_exempted_rules_let_the_ci_gate_pass_until_they_expire(
+def test_exempted_findings_let_the_ci_gate_pass_until_they_expire(
     service, lead, search_reviewers
 ) -> None:
+    _ran_with_skips(service)
     review = _request(
         service,
         lead,
@@ -172,9 +207,10 @@ def test_exempted_rules_let_the_ci_gate_pass_until_they_expire(
     )
     for reviewer in search_reviewers:
         services.launch_approve(review=review, actor=reviewer)
+    assert set(review.exemptions.values_list("status", flat=True)) == {"approved"}
     status = launch_status(service)
     assert status.approved, status.reasons
-    assert any("exempted until" in r for r in status.reasons)
+    assert any("exempted by name" in r for r in status.reasons)
     review.exemptions.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert not launch_status(service).approved
 
@@ -186,7 +222,7 @@ def test_a_reviewer_cannot_approve_once_the_gate_fails_without_exemption(
     ItemState.objects.filter(service=ready_service, item_key="testing.coverage").update(
         state="failing"
     )
-    with pytest.raises(Conflict, match="no_failing_items"):
+    with pytest.raises(Conflict, match=r"testing\.coverage is failing"):
         services.launch_approve(review=review, actor=search_reviewers[0])
 
 
@@ -253,13 +289,13 @@ def test_a_failing_check_after_approval_invalidates_it(
     with django_capture_on_commit_callbacks(execute=True):
         portal_services.items_from_checks(
             service=ready_service,
-            results={"smoke.health": "fail"},
+            results={"security.cors": "fail"},
             evidence_url="https://ci.example.com/1",
             run_label="Validation run #9",
         )
     approved.refresh_from_db()
     assert approved.status == "invalidated"
-    assert "testing.suites_pass" in approved.decisions.last().reason
+    assert "security.cors_allowlist" in approved.decisions.last().reason
 
 
 def test_a_failed_run_after_approval_invalidates_it(

@@ -16,8 +16,9 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from api import services
+from checks.catalog import REGISTRY
+from checks.engine.outcome import Outcome, Status
 from checks.models import CheckResult, ValidationRun
-from checks.selectors import drill_keys
 from portal.models import ItemState, Membership, Service, Team
 from portal.permissions import REVIEWERS_GROUP
 from tests.conftest import PASSWORD
@@ -46,26 +47,55 @@ def search_reviewers(other_team: Team) -> tuple[User, User]:
 
 
 def make_ready(service: Service, *, run_age: timedelta = timedelta(hours=1)) -> ValidationRun:
-    """Every item done (fresh) and a passed full run: the gate holds. Test setup, so it
-    writes rows directly instead of ticking 39 items through the service layer."""
+    """Every item done (fresh) and a passed full run in which every registered check passed
+    (drills included): the gate holds. Test setup, so it writes rows directly instead of
+    ticking 39 items and running 34 checks through the service layer."""
     now = timezone.now()
     ItemState.objects.filter(service=service).update(
         state=ItemState.State.DONE, verified_at=now, expires_at=now + timedelta(days=30)
     )
+    keys = list(REGISTRY)
     run = ValidationRun.objects.create(
         service=service,
         status=ValidationRun.Status.PASSED,
-        keys=["smoke.health"],
+        keys=keys,
         complete_selection=True,
+        pass_count=len(keys),
     )
     ValidationRun.objects.filter(pk=run.pk).update(
         created_at=now - run_age, finished_at=now - run_age
     )
-    CheckResult.objects.create(run=run, key="smoke.health", status="pass", summary="ok")
-    for key in drill_keys():  # whatever drills are registered, all passed recently
-        CheckResult.objects.create(run=run, key=key, status="pass", summary="drill ok")
+    CheckResult.objects.bulk_create(
+        CheckResult(run=run, key=key, status="pass", summary="ok") for key in keys
+    )
+    CheckResult.objects.filter(run=run).update(created_at=now - run_age)
     run.refresh_from_db()
     return run
+
+
+def record_run(
+    service: Service,
+    results: dict[str, str | tuple[str, dict[str, Any]]],
+    *,
+    full: bool = False,
+    trigger: str = ValidationRun.Trigger.MANUAL,
+) -> ValidationRun:
+    """A finished run with these results (status, or (status, evidence)), recorded the way
+    the worker records them (counters, then _finish: items fed, run_finished sent)."""
+    from checks.services import runs
+
+    run = ValidationRun.objects.create(
+        service=service,
+        status=ValidationRun.Status.RUNNING,
+        trigger=trigger,
+        keys=list(results) if not full else list(REGISTRY),
+        complete_selection=full,
+        started_at=timezone.now(),
+    )
+    for key, value in results.items():
+        status, evidence = value if isinstance(value, tuple) else (value, {})
+        runs._store(run, Outcome(key, Status(status), f"{key}: {status}", evidence, 5))
+    return runs._finish(run)
 
 
 @pytest.fixture
