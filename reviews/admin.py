@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
-from reviews.models import FactReport, LaunchReview, TeamWebhook
+from reviews.models import Exemption, FactReport, LaunchReview, TeamWebhook
 
 
 @admin.register(TeamWebhook)
@@ -19,3 +19,11 @@ class LaunchReviewAdmin(ReadOnlyAdmin):
 @admin.register(FactReport)
 class FactReportAdmin(ReadOnlyAdmin):
     list_display = ["service", "created_at", "commit", "token_name"]
+
+
+@admin.register(Exemption)
+class ExemptionAdmin(ReadOnlyAdmin):
+    """Read-only: exemptions are requested and decided in the product, with their audit."""
+
+    list_display = ["service", "rule", "item_key", "status", "expires_at", "review"]
+    list_filter = ["status"]

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from portal.models import Service
 from reviews.coverage import coverage, exemptions_for
-from reviews.gate import Finding, Gate, GateRule, compute_gate
+from reviews.gate import Finding, Gate, GateRule, compute_gate, named
 from reviews.models import Decision, Exemption, LaunchReview
 from reviews.snapshot import build_snapshot, changes_since
 
@@ -51,11 +51,11 @@ def launch_status(service: Service, *, now: datetime | None = None) -> LaunchSta
         if open_findings:
             reasons.append(f"gate {rule.key} fails: {rule.reason}")
             continue
-        until = max(by_subject[f.subject].expires_at for f in rule.findings)
+        first = min(by_subject[f.subject].expires_at for f in rule.findings)
         reasons.append(
-            f"gate {rule.key} fails ({rule.reason}) but every finding is exempted by name, "
-            f"until {timezone.localtime(until):%Y-%m-%d} at the latest: "
-            + ", ".join(f"{f.key} (#{by_subject[f.subject].pk})" for f in rule.findings)
+            f"gate {rule.key} fails ({rule.reason}) but every finding is exempted by name "
+            f"(first expiry {timezone.localtime(first):%Y-%m-%d}): "
+            + named(f"{f.key} (#{by_subject[f.subject].pk})" for f in rule.findings)
         )
     approved = review is not None and review.status == LaunchReview.Status.APPROVED and cover.holds
     if approved:

@@ -11,6 +11,8 @@ from datetime import date, timedelta
 
 import pytest
 
+import checks.tasks  # noqa: F401  (registers the tasks enqueued by name when run alone)
+import reviews.tasks  # noqa: F401
 from checks.services import runs
 from reviews.models import LaunchReview
 from tests.checks.conftest import profile_for
@@ -70,9 +72,9 @@ def test_request_approve_ship_then_a_failing_run_invalidates(
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
     assert "may ship" in shipped.stdout
 
-    flawed = reference_service_factory(flaws=["health_down"])
+    flawed = reference_service_factory(flaws=["no_security_headers"])
     profile_for(service, flawed)
-    run = runs.run_request(service=service, actor=lead, keys=["smoke.health"])
+    run = runs.run_request(service=service, actor=lead, keys=["security.headers"])
     assert runs.execute(run.pk).status == "failed"
 
     review.refresh_from_db()
