@@ -66,7 +66,7 @@ def latest_results_on_items(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("checks", "0002_run_complete_selection"),
-        ("portal", "0003_item_check_roles_and_results"),
+        ("portal", "0004_item_check_roles_and_results"),
     ]
 
     operations = [

@@ -79,7 +79,7 @@ def name_what_was_excused(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0003_item_check_roles_and_results"),
+        ("portal", "0004_item_check_roles_and_results"),
         ("reviews", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -15,7 +15,7 @@ def roles_as_before(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0002_audit_actions"),
+        ("portal", "0003_audit_keyed_chain"),
     ]
 
     operations = [
