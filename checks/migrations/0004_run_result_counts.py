@@ -65,7 +65,7 @@ def latest_results_on_items(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("checks", "0002_run_complete_selection"),
+        ("checks", "0003_discovery_job"),
         ("portal", "0004_item_check_roles_and_results"),
     ]
 
