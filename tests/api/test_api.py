@@ -97,6 +97,38 @@ def test_a_service_shows_items_gate_and_launch_status(client, api_token, ready_s
     assert launch["reasons"] == ["no launch has been requested"]
 
 
+def test_the_gate_and_runs_say_what_was_skipped(client, api_token, ready_service) -> None:
+    from tests.support.launches import record_run
+
+    run = record_run(ready_service, {"db.index_usage": ("skip", {"setting": "mongo.uri"})})
+    auth = _bearer(api_token("read"))
+    detail = client.get(f"/api/v1/runs/{run.pk}", **auth).json()
+    assert detail["counts"] == {
+        "passed": 0,
+        "failed": 0,
+        "skipped": 1,
+        "errored": 0,
+        "not_configured": 1,
+        "total": 1,
+    }
+    assert detail["verdict"] == "nothing verified: 1 skipped: not configured"
+    gate = client.get("/api/v1/services/orders/launch", **auth).json()["gate"]
+    assert gate["passed"] is False
+    assert gate["skipped"] == [
+        {
+            "kind": "check",
+            "key": "db.index_usage",
+            "status": "skip",
+            "reason": f"db.index_usage skipped in run #{run.pk}: needs setting mongo.uri",
+            "setting": "mongo.uri",
+            "items": ["data.explain_hot_queries"],
+        }
+    ]
+    rule = next(r for r in gate["rules"] if r["key"] == "verifying_checks")
+    assert rule["passed"] is False and rule["findings"] == gate["skipped"]
+    assert gate["full_run"]["counts"]["passed"] > 0
+
+
 def test_a_browser_session_may_read_but_not_write(service, lead) -> None:
     client = Client(enforce_csrf_checks=True)
     client.login(username="lead", password=PASSWORD)
