@@ -40,3 +40,15 @@ def envint(name: str, default: str) -> int:
 def envlist(name: str, default: str = "") -> list[str]:
     """A comma-separated list; blanks dropped."""
     return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def envpairs(name: str, default: str = "") -> list[tuple[str, str]]:
+    """A comma-separated list of ``key=value`` pairs, in order (a key may repeat); a pair
+    without ``=`` or with an empty side fails loudly."""
+    pairs: list[tuple[str, str]] = []
+    for part in envlist(name, default):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name}: {part!r} is not key=value")
+        pairs.append((key.strip(), value.strip()))
+    return pairs

@@ -13,7 +13,7 @@ from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from app.env import envbool, envint, envlist, envstr
+from app.env import envbool, envint, envlist, envpairs, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("PREFLIGHT_VAR_DIR", str(BASE_DIR / "var")))
@@ -77,6 +77,18 @@ PREFLIGHT_COVERAGE_MIN = envint("PREFLIGHT_COVERAGE_MIN", "80")
 # Findings of this severity or below are tolerated (info, low, medium or high).
 PREFLIGHT_FACTS_MAX_SEVERITY = envstr("PREFLIGHT_FACTS_MAX_SEVERITY", "low")
 PREFLIGHT_IDEMPOTENCY_TTL_HOURS = envint("PREFLIGHT_IDEMPOTENCY_TTL_HOURS", "24")
+# The software catalog (catalogsync/, docs/catalog.md): where services, teams and owners come
+# from. Each source is a Backstage catalog API (https://backstage.example.com/api/catalog), a git
+# repository (git+https://..., git+ssh://..., "#ref" at the end) or a local directory or file.
+PREFLIGHT_CATALOG_SOURCES = envlist("PREFLIGHT_CATALOG_SOURCES")
+# Bearer token for a Backstage catalog API (from the environment only; never shown or logged).
+PREFLIGHT_CATALOG_TOKEN = envstr("PREFLIGHT_CATALOG_TOKEN", "")
+PREFLIGHT_CATALOG_SYNC_MINUTES = envint("PREFLIGHT_CATALOG_SYNC_MINUTES", "60")
+# The checklist template new services start on (the latest imported version of this key).
+PREFLIGHT_CATALOG_TEMPLATE = envstr("PREFLIGHT_CATALOG_TEMPLATE", "fastapi-mongo")
+# The catalog's web UI, for links from a service page to its entity (empty: no link).
+PREFLIGHT_CATALOG_UI_URL = envstr("PREFLIGHT_CATALOG_UI_URL", "").rstrip("/")
+PREFLIGHT_CATALOG_MAX_ENTITIES = envint("PREFLIGHT_CATALOG_MAX_ENTITIES", "20000")
 EMAIL_BACKEND = envstr(
     "EMAIL_BACKEND",
     {
@@ -111,6 +123,8 @@ INSTALLED_APPS = [
     "reviews",
     "api",
     "drills",
+    "sso",
+    "catalogsync",
     "bench",  # manage.py generate_large_dataset (benchmark data); no models, no URLs
 ]
 
@@ -190,9 +204,11 @@ if PREFLIGHT_ENV == "test":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Login throttling (django-axes): lock a username + address pair after repeated failures.
+# Sign-ins through the OpenID Provider pass the same backend first (sso/views.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "sso.backends.LocalPasswordBackend",
+    "sso.backends.OIDCBackend",
 ]
 # Off by default in the suite only (Client.login bypasses requests); tests enable it.
 AXES_ENABLED = envbool("AXES_ENABLED", "0" if PREFLIGHT_ENV == "test" else "1")
@@ -203,6 +219,60 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 # Adds Retry-After; keeps the API login's own 429 in the error format (app/errors.py).
 AXES_LOCKOUT_CALLABLE = "core.errors.lockout_response"
+
+# Local passwords (the sign-in form, the API login): ``all`` accounts, only the
+# ``breakglass`` accounts named in PREFLIGHT_BREAKGLASS_USERS, or ``off``.
+PREFLIGHT_LOCAL_PASSWORDS = envstr("PREFLIGHT_LOCAL_PASSWORDS", "all")
+if PREFLIGHT_LOCAL_PASSWORDS not in {"all", "breakglass", "off"}:
+    raise ImproperlyConfigured("PREFLIGHT_LOCAL_PASSWORDS: use all, breakglass or off")
+PREFLIGHT_BREAKGLASS_USERS = envlist("PREFLIGHT_BREAKGLASS_USERS")
+
+# Single sign-on through an OpenID Provider (sso/, docs/sso.md): off while the issuer is empty.
+# The code flow with PKCE and a nonce (mozilla-django-oidc); discovery, JWKS and every other
+# request to the provider go through the guarded client, so the provider's host must be in
+# PREFLIGHT_OUTBOUND_ALLOWLIST.
+PREFLIGHT_OIDC_ISSUER = envstr("PREFLIGHT_OIDC_ISSUER", "").rstrip("/")
+PREFLIGHT_OIDC_NAME = envstr("PREFLIGHT_OIDC_NAME", "single sign-on")
+OIDC_RP_CLIENT_ID = envstr("PREFLIGHT_OIDC_CLIENT_ID", "")
+# No default: from the environment only; scrubbed from every log line, never shown.
+OIDC_RP_CLIENT_SECRET = envstr("PREFLIGHT_OIDC_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = envstr("PREFLIGHT_OIDC_SCOPES", "openid email profile groups")
+# client_secret_basic, client_secret_post, or none (a public client: PKCE alone)
+PREFLIGHT_OIDC_TOKEN_AUTH = envstr(
+    "PREFLIGHT_OIDC_TOKEN_AUTH", "client_secret_basic" if OIDC_RP_CLIENT_SECRET else "none"
+)
+if PREFLIGHT_OIDC_TOKEN_AUTH not in {"client_secret_basic", "client_secret_post", "none"}:
+    raise ImproperlyConfigured(
+        "PREFLIGHT_OIDC_TOKEN_AUTH: use client_secret_basic, client_secret_post or none"
+    )
+PREFLIGHT_OIDC_USERNAME_CLAIM = envstr("PREFLIGHT_OIDC_USERNAME_CLAIM", "preferred_username")
+PREFLIGHT_OIDC_GROUPS_CLAIM = envstr("PREFLIGHT_OIDC_GROUPS_CLAIM", "groups")
+# Provider group -> Preflight team and role: "idp-group=team-slug[:lead|member],...". Teams named
+# here are managed by sign-in: membership follows the groups at every sign-in.
+PREFLIGHT_OIDC_TEAM_GROUPS = envpairs("PREFLIGHT_OIDC_TEAM_GROUPS")
+for _group, _target in PREFLIGHT_OIDC_TEAM_GROUPS:
+    if _target.partition(":")[2] not in {"", "lead", "member"}:
+        raise ImproperlyConfigured(
+            f"PREFLIGHT_OIDC_TEAM_GROUPS: {_group}={_target}: the role is lead or member"
+        )
+# Provider groups whose members are reviewers (empty: the reviewers group is left alone).
+PREFLIGHT_OIDC_REVIEWER_GROUPS = envlist("PREFLIGHT_OIDC_REVIEWER_GROUPS")
+PREFLIGHT_OIDC_ALGORITHMS = envlist("PREFLIGHT_OIDC_ALGORITHMS", "RS256,PS256,ES256")
+PREFLIGHT_OIDC_LEEWAY_S = envint("PREFLIGHT_OIDC_LEEWAY_S", "60")
+PREFLIGHT_OIDC_TIMEOUT_S = envint("PREFLIGHT_OIDC_TIMEOUT_S", "10")
+# A CA bundle for a provider behind a private CA (empty: the public roots).
+PREFLIGHT_OIDC_CA_FILE = envstr("PREFLIGHT_OIDC_CA_FILE", "")
+# How long the discovery document and the keys are trusted before they are fetched again; an
+# unknown key id fetches the keys at once (no more often than every JWKS_MIN_REFRESH_S).
+PREFLIGHT_OIDC_DISCOVERY_TTL_S = envint("PREFLIGHT_OIDC_DISCOVERY_TTL_S", "3600")
+PREFLIGHT_OIDC_JWKS_TTL_S = envint("PREFLIGHT_OIDC_JWKS_TTL_S", "300")
+PREFLIGHT_OIDC_JWKS_MIN_REFRESH_S = envint("PREFLIGHT_OIDC_JWKS_MIN_REFRESH_S", "5")
+# mozilla-django-oidc's own settings (the library builds the request and keeps the states).
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
+OIDC_OP_LOGOUT_URL_METHOD = "sso.views.provider_logout_url"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:service-list"
@@ -298,6 +368,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Approvals that time alone undid (an exemption expired): invalidated with the reason.
     "recheck-approvals": {"task": "reviews.tasks.recheck_approvals", "schedule": 300.0},
+    # A no-op while PREFLIGHT_CATALOG_SOURCES is empty.
+    "catalog-sync": {
+        "task": "catalogsync.tasks.sync_catalog",
+        "schedule": PREFLIGHT_CATALOG_SYNC_MINUTES * 60.0,
+    },
 }
 
 # One JSON object per line (request_id, user_id, trace ids); LOG_FORMAT=text for humans.

@@ -164,6 +164,17 @@ class Service(models.Model):
         ChecklistTemplate, on_delete=models.PROTECT, related_name="services"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # From the software catalog (catalogsync/): the entity this service is, as
+    # ``component:namespace/name``; empty for a service registered by hand. The catalog's own
+    # words are kept as they are (its lifecycle is mapped onto ``lifecycle`` as well).
+    catalog_ref = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    catalog_lifecycle = models.CharField(max_length=63, blank=True)
+    catalog_system = models.CharField(max_length=255, blank=True)
+    catalog_links = models.JSONField(default=list, blank=True)
+    catalog_source_location = models.CharField(max_length=500, blank=True)
+    # Set when the entity left the catalog: the service stays (with its history) until an
+    # admin decides; cleared if the entity comes back.
+    catalog_removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -281,6 +292,9 @@ class AuditEvent(ImmutableModel):
         VERIFIED = "verified", "Verified by a check"
         FAILED = "failed", "Failed a check"
         SERVICE_CREATED = "service_created", "Service registered"
+        SERVICE_UPDATED = "service_updated", "Service details changed"
+        SERVICE_MOVED = "service_moved", "Service moved to another team"
+        ACCESS_CHANGED = "access_changed", "Teams or roles changed at sign-in"
         TEMPLATE_UPGRADED = "template_upgraded", "Template upgraded"
         PROFILE_CHANGED = "profile_changed", "Profile changed"
         LAUNCH_REQUESTED = "launch_requested", "Launch requested"

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import quote
 
+from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -204,3 +206,32 @@ def history(
 
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def catalog_entity_url(service: Service) -> str:
+    """The service's page in the software catalog's web UI (PREFLIGHT_CATALOG_UI_URL), or ""
+    when it came from no catalog or no UI is configured."""
+    ui = settings.PREFLIGHT_CATALOG_UI_URL
+    if not service.catalog_ref or not ui:
+        return ""
+    kind, _, rest = service.catalog_ref.partition(":")
+    namespace, _, name = rest.partition("/")
+    return f"{ui}/catalog/{quote(namespace)}/{quote(kind)}/{quote(name)}"
+
+
+def service_by_catalog_ref(ref: str) -> Service | None:
+    """The service a catalog entity is (refs compare case-insensitively; ``kind:`` defaults
+    to component and the namespace to ``default``, as in Backstage)."""
+    text = ref.strip().lower()
+    if not text:
+        return None
+    if ":" not in text:
+        text = f"component:{text}"
+    kind, _, rest = text.partition(":")
+    if "/" not in rest:
+        rest = f"default/{rest}"
+    return (
+        Service.objects.select_related("team", "template")
+        .filter(catalog_ref=f"{kind}:{rest}")
+        .first()
+    )

@@ -50,6 +50,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "sections": selectors.checklist(service),
             "readiness": selectors.service_readiness(service),
             "can_edit": can_edit_service(request.user, service),
+            "catalog_url": selectors.catalog_entity_url(service),
         },
     )
 

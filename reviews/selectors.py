@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.models import Service
+from portal.selectors import service_readiness
 from reviews.coverage import coverage, exemptions_for
 from reviews.gate import Finding, Gate, GateRule, compute_gate, named
 from reviews.models import Decision, Exemption, LaunchReview
@@ -178,3 +181,32 @@ def item_exemptions(service: Service, item_key: str) -> list[Exemption]:
         .select_related("requested_by", "decided_by")
         .order_by("-id")[:5]
     )
+
+
+def catalog_readiness(service: Service) -> dict[str, Any]:
+    """Preflight's verdict on a service, for a card in the software catalog (the API's
+    answer for an entity ref): may it launch, why not, and how far its checklist is."""
+    status = launch_status(service)
+    readiness = service_readiness(service)
+    return {
+        "entity_ref": service.catalog_ref,
+        "service": service.slug,
+        "name": service.name,
+        "team": service.team.slug,
+        "verdict": "ready" if status.approved else "not_ready",
+        "approved": status.approved,
+        "reasons": status.reasons,
+        "checklist": {
+            "state": readiness.state,
+            "complete": readiness.complete,
+            "total": readiness.total,
+            "percent": readiness.pct_all,
+            "blocking_complete": readiness.blocking_complete,
+            "blocking_total": readiness.blocking_total,
+            "failing": readiness.failing,
+            "stale": readiness.stale,
+        },
+        "in_catalog": service.catalog_removed_at is None,
+        "url": settings.PREFLIGHT_BASE_URL.rstrip("/")
+        + reverse("portal:service-detail", args=[service.slug]),
+    }
