@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from axes.helpers import get_client_ip_address
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import auth
@@ -106,6 +107,10 @@ def callback(request: HttpRequest) -> HttpResponse:
         )
     if time.time() - float(entry.get("added_on") or 0) > SIGN_IN_MAX_AGE_S:
         return _failed(request, "this sign-in was started too long ago: start again")
+    issuer = request.GET.get("iss")
+    if issuer is not None and issuer != settings.PREFLIGHT_OIDC_ISSUER:
+        # RFC 9207: an answer from another provider than the one this sign-in went to.
+        return _failed(request, "the answer names another provider (iss)")
     user = auth.authenticate(request=request, username=SSO_ATTEMPT_NAME, sso_state=entry)
     if user is None or not user.is_active:
         if getattr(request, "axes_locked_out", False):
@@ -116,8 +121,9 @@ def callback(request: HttpRequest) -> HttpResponse:
     id_token = getattr(request, "sso_id_token", "")
     if id_token:
         request.session["oidc_id_token"] = id_token
-    if settings.AXES_RESET_ON_SUCCESS:
-        axes_reset(ip=request.axes_ip_address, username=SSO_ATTEMPT_NAME)  # type: ignore[attr-defined]
+    if settings.AXES_ENABLED and settings.AXES_RESET_ON_SUCCESS:
+        # As for a password: a success clears this address's failed sign-ins.
+        axes_reset(ip=get_client_ip_address(request), username=SSO_ATTEMPT_NAME)
     next_url = request.session.pop("oidc_login_next", None)
     return HttpResponseRedirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
 
