@@ -43,6 +43,7 @@ class ProviderError(Exception):
     (it never contains a token or the client secret)."""
 
     def __init__(self, reason: str) -> None:
+        reason = scrub(reason)  # whatever the provider echoed, never the client secret
         super().__init__(reason)
         self.reason = reason
 
@@ -76,7 +77,7 @@ def _send(what: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
     except ResponseTooLarge:
         raise ProviderError(f"{what}: the answer is larger than {MAX_BODY_BYTES} bytes") from None
     except httpx.HTTPError as exc:
-        raise ProviderError(f"{what}: {type(exc).__name__}: {scrub(str(exc))}") from None
+        raise ProviderError(f"{what}: {type(exc).__name__}: {exc}") from None
 
 
 def _json_object(what: str, response: httpx.Response) -> dict[str, Any]:

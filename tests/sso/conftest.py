@@ -16,6 +16,7 @@ from tests.support.oidc_provider import (
     CLIENT_ID,
     CLIENT_SECRET,
     TESTSERVER,
+    ForgedProvider,
     OpenIDProvider,
     running,
 )
@@ -72,3 +73,13 @@ def sso(settings, idp: OpenIDProvider, db: None) -> Iterator[OpenIDProvider]:
     settings.OIDC_RP_CLIENT_SECRET = ""
     register_secrets()
     register_catalog_secrets()
+
+
+@pytest.fixture
+def forged(settings, db: None) -> Iterator[ForgedProvider]:
+    """The test-only issuer (tests/support/oidc_provider.ForgedProvider) as the provider."""
+    claims = {"sub": "dave-1", "preferred_username": "dave", "groups": ["payments-leads"]}
+    with ForgedProvider(claims=claims) as provider:
+        configure(settings, provider.issuer)
+        yield provider
+    sso_provider.reset_cache()

@@ -45,7 +45,7 @@ from jwt.algorithms import RSAAlgorithm
 
 NODE_DIR = Path(__file__).resolve().parent / "oidc"
 CLIENT_ID = "preflight"
-CLIENT_SECRET = "sso-client-secret-for-tests-7Hq"
+CLIENT_SECRET = "sso-client-secret-for-the-tests-7Hq"
 TESTSERVER = "http://testserver"
 
 
@@ -218,6 +218,7 @@ class ForgedProvider:
         self.key = new_key("forge-1")
         self.claims = claims
         self.forge: Forge | None = None
+        self.token_error: dict[str, Any] | None = None  # answer the token request with this
         self.codes: dict[str, dict[str, str]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = int(self.server.server_address[1])
@@ -293,6 +294,9 @@ class ForgedProvider:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if forged.token_error is not None:
+                    self._json(400, forged.token_error)
+                    return
                 expected = (
                     "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
                 )
