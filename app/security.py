@@ -4,6 +4,7 @@ limit, for every response."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -26,13 +27,25 @@ CSP = "; ".join(
 )
 
 
+def content_security_policy() -> str:
+    """The CSP, with the OpenID Provider's origin allowed as a form's destination when single
+    sign-on is on: signing out (a POST) ends with a redirect to the provider's end-session
+    endpoint, and browsers apply form-action to a form's redirects too."""
+    issuer = urlsplit(settings.PREFLIGHT_OIDC_ISSUER)
+    if not issuer.scheme or not issuer.netloc:
+        return CSP
+    return CSP.replace(
+        "form-action 'self'", f"form-action 'self' {issuer.scheme}://{issuer.netloc}"
+    )
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", CSP)
+        response.setdefault("Content-Security-Policy", content_security_policy())
         response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
