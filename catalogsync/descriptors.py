@@ -139,8 +139,8 @@ def documents(text: str, where: str) -> Iterator[tuple[str, Any] | Refusal]:
     index = 0
     try:
         while loader.check_data():
-            index += 1
             data = loader.get_data()
+            index += 1
             if data is None:
                 continue  # an empty document (a trailing ---)
             yield f"{where}#{index}", data

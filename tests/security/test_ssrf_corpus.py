@@ -421,6 +421,60 @@ def load_dns_rebinding(c: Corpus) -> None:
     assert set(seen.hosts) == {f"localhost:{staging.port}"}  # Host header kept
 
 
+# --- single sign-on (sso/): discovery, token, JWKS, userinfo -------------------------------
+
+
+def sso_sign_in(c: Corpus) -> None:
+    from django.test import Client
+
+    from sso import provider as sso_provider
+    from tests.sso.conftest import configure
+    from tests.support.oidc_provider import ForgedProvider, sign_in
+
+    settings = c.settings()
+    for issuer, said in (
+        (c.forbidden_url, "destination refused"),
+        (c.redirector.url, "answered 307"),
+    ):
+        configure(settings, issuer)
+        answer = Client().get("/sso/start/")
+        assert answer.status_code == 503 and said in answer.context["reason"], answer.content
+    claims = {"sub": "x", "preferred_username": "x"}
+    for endpoint in ("token_endpoint", "jwks_uri", "userinfo_endpoint"):
+        for url in (f"{c.forbidden_url}/{endpoint}", f"{c.redirector.url}/{endpoint}"):
+            with ForgedProvider(claims=claims) as forged:
+                forged.discovery_overrides = {endpoint: url}
+                configure(settings, forged.issuer)
+                answer = sign_in(Client(), "x").response
+            assert answer.status_code == 403, (endpoint, url, answer.content[:300])
+            assert ("destination refused" in answer.context["reason"]) or (
+                "answered 307" in answer.context["reason"]
+            ), answer.context["reason"]
+    sso_provider.reset_cache()
+
+
+# --- the software catalog import (catalogsync/): its HTTP API and its git repositories ------
+
+
+def catalog_sources(c: Corpus) -> None:
+    from catalogsync.services import import_catalog
+
+    c.settings()
+    port = c.forbidden.port
+    for source, said in (
+        (c.forbidden_url, "destination refused: 127.0.0.2"),
+        (f"{c.forbidden_url}/api/catalog", "destination refused: 127.0.0.2"),
+        (c.redirector.url, "answered 307"),
+        (f"git+{c.forbidden_url}/org/catalog.git", "destination refused: 127.0.0.2"),
+        (f"git+https://{FORBIDDEN}:{port}/org/catalog.git", "destination refused: 127.0.0.2"),
+        (f"git+ssh://git@{FORBIDDEN}:{port}/org/catalog.git", "destination refused: 127.0.0.2"),
+        (f"git+{c.redirector.url}/org/catalog.git", "git clone failed"),
+    ):
+        sync, _ = import_catalog(source=source)
+        assert sync is not None and sync.status == "failed", (source, sync)
+        assert said in sync.error, (source, sync.error)
+
+
 def django(path: Callable[[Corpus], None]) -> Any:
     return pytest.param(path, marks=pytest.mark.django_db, id=path.__name__)
 
@@ -440,6 +494,8 @@ OUTBOUND_PATHS = [
     load_direct,
     load_redirected,
     load_dns_rebinding,
+    django(sso_sign_in),
+    django(catalog_sources),
 ]
 
 

@@ -219,6 +219,7 @@ class ForgedProvider:
         self.claims = claims
         self.forge: Forge | None = None
         self.token_error: dict[str, Any] | None = None  # answer the token request with this
+        self.discovery_overrides: dict[str, str] = {}  # endpoints elsewhere (the SSRF corpus)
         self.codes: dict[str, dict[str, str]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = int(self.server.server_address[1])
@@ -273,6 +274,7 @@ class ForgedProvider:
                             "jwks_uri": f"{base}/jwks",
                             "userinfo_endpoint": f"{base}/userinfo",
                             "code_challenge_methods_supported": ["S256"],
+                            **forged.discovery_overrides,
                         },
                     )
                 elif parts.path == "/jwks":
