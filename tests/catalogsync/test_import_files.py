@@ -49,7 +49,7 @@ def test_a_catalog_of_115_entities_creates_the_teams_and_services(catalog_dir: P
 
 
 def test_each_malformed_descriptor_is_refused_with_its_reason(catalog_dir: Path) -> None:
-    sync, report = run(catalog_dir / "all.yaml")
+    sync, _report = run(catalog_dir / "all.yaml")
     assert sync is not None
     refusals = {(r.where, r.entity_ref, r.reason) for r in sync.refusals.all()}
     assert len(refusals) == len(MALFORMED) + 2 == sync.counts["refused"]
