@@ -222,7 +222,7 @@ AXES_LOCKOUT_CALLABLE = "core.errors.lockout_response"
 
 # Local passwords (the sign-in form, the API login): ``all`` accounts, only the
 # ``breakglass`` accounts named in PREFLIGHT_BREAKGLASS_USERS, or ``off``.
-PREFLIGHT_LOCAL_PASSWORDS = envstr("PREFLIGHT_LOCAL_PASSWORDS", "all")
+PREFLIGHT_LOCAL_PASSWORDS = envstr("PREFLIGHT_LOCAL_PASSWORDS", "all") or "all"
 if PREFLIGHT_LOCAL_PASSWORDS not in {"all", "breakglass", "off"}:
     raise ImproperlyConfigured("PREFLIGHT_LOCAL_PASSWORDS: use all, breakglass or off")
 PREFLIGHT_BREAKGLASS_USERS = envlist("PREFLIGHT_BREAKGLASS_USERS")

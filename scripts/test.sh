@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite: static checks, then the tests on SQLite (with coverage), then again on
-# PostgreSQL. Starts Redis and PostgreSQL when they are installed but not running, and
-# installs Debian's chromium for the browser tests when it is missing (root only).
+# PostgreSQL. Starts Redis and PostgreSQL when they are installed but not running, installs
+# Debian's chromium for the browser tests and nodejs (with npm's oidc-provider) for the single
+# sign-on tests when they are missing (root only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -46,9 +47,24 @@ ensure_monitoring() {
   fi
 }
 
+ensure_oidc_provider() {
+  # Debian's nodejs runs the certified OpenID Provider (npm's oidc-provider, pinned in
+  # tests/support/oidc/package-lock.json) for the single sign-on tests.
+  if { ! command -v node >/dev/null || ! command -v npm >/dev/null; } \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's nodejs and npm for the single sign-on tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  if command -v npm >/dev/null && [ ! -f tests/support/oidc/node_modules/oidc-provider/package.json ]; then
+    say "npm ci: oidc-provider for the single sign-on tests (tests/support/oidc)"
+    (cd tests/support/oidc && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
 ensure_services
 ensure_chromium
 ensure_monitoring
+ensure_oidc_provider
 
 say "ruff (lint + format check) and the import contracts"
 ruff check .

@@ -9,7 +9,7 @@ from pathlib import Path
 from catalogsync.models import CatalogEntity, CatalogSync, SyncChange
 from catalogsync.services import import_catalog
 from portal.models import AuditEvent, Service, Team
-from tests.support.backstage import MALFORMED, Catalog, write_catalog
+from tests.support.backstage import MALFORMED, Catalog, example_catalog, write_catalog
 
 
 def run(source: Path | str, **kwargs):
@@ -140,9 +140,7 @@ def test_an_entity_that_leaves_is_marked_and_listed_never_deleted(
     sync, _ = run(write_catalog(root, catalog))
     assert sync.changed == 0
     # Back in the catalog: cleared.
-    run(
-        write_catalog(root, __import__("tests.support.backstage", fromlist=["x"]).example_catalog())
-    )
+    run(write_catalog(root, example_catalog()))
     service.refresh_from_db()
     assert service.catalog_removed_at is None
 
