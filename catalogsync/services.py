@@ -451,7 +451,7 @@ def import_catalog(
     progress(f"applying {len(reading.entities)} entities")
     try:
         with transaction.atomic():
-            _Applier(reading, report, actor).run()
+            _Applier(reading, report, user).run()
             if dry_run:
                 raise _DryRun
             assert sync is not None

@@ -4,8 +4,6 @@ and reviewer role from the provider's groups, re-applied at every sign-in."""
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal import audit
+from portal.actors import is_reserved_username
 from portal.models import AuditEvent, Membership, Team
 from portal.permissions import REVIEWERS_GROUP
 from sso.models import Identity
@@ -26,10 +25,6 @@ from sso.models import Identity
 log = logging.getLogger("preflight.sso")
 
 ROLE_RANK: dict[str, int] = {Membership.Role.MEMBER: 0, Membership.Role.LEAD: 1}
-# The name Preflight writes into the audit events it records itself. No account may carry it
-# or a look-alike of it (case, separators); portal.actors (secportal) guards every save once
-# it lands, this guard stays for the sign-in's own clear refusal.
-_SYSTEM_ACTOR = "preflightsystem"
 
 
 class SignInRefused(Exception):
@@ -78,17 +73,13 @@ def grants_for(groups: Iterable[str]) -> Grants:
     return Grants(teams=teams, reviewer=reviewer)
 
 
-def is_reserved_username(name: str) -> bool:
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    return re.sub(r"[\W_]", "", folded) == _SYSTEM_ACTOR
-
-
 def _username(claims: Mapping[str, Any]) -> str:
     claim = settings.PREFLIGHT_OIDC_USERNAME_CLAIM
     name = claims.get(claim)
     if not isinstance(name, str) or not name.strip():
         raise SignInRefused(f"the provider sent no {claim} claim to name the account by")
     name = name.strip()
+    # portal.actors' guard refuses the save anyway; asked first, it is a refusal with a reason.
     if is_reserved_username(name):
         raise SignInRefused(f"the username {name!r} is reserved for Preflight itself")
     if len(name) > 150:

@@ -4,45 +4,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0003_audit_keyed_chain'),
+        ("portal", "0003_audit_keyed_chain"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='service',
-            name='catalog_lifecycle',
+            model_name="service",
+            name="catalog_lifecycle",
             field=models.CharField(blank=True, max_length=63),
         ),
         migrations.AddField(
-            model_name='service',
-            name='catalog_links',
+            model_name="service",
+            name="catalog_links",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='service',
-            name='catalog_ref',
+            model_name="service",
+            name="catalog_ref",
             field=models.CharField(blank=True, max_length=255, null=True, unique=True),
         ),
         migrations.AddField(
-            model_name='service',
-            name='catalog_removed_at',
+            model_name="service",
+            name="catalog_removed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='service',
-            name='catalog_source_location',
+            model_name="service",
+            name="catalog_source_location",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='service',
-            name='catalog_system',
+            model_name="service",
+            name="catalog_system",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('tick', 'Marked done'), ('na', 'Marked not applicable'), ('reopen', 'Reopened'), ('stale', 'Expired (stale)'), ('verified', 'Verified by a check'), ('failed', 'Failed a check'), ('service_created', 'Service registered'), ('service_updated', 'Service details changed'), ('service_moved', 'Service moved to another team'), ('access_changed', 'Teams or roles changed at sign-in'), ('template_upgraded', 'Template upgraded'), ('profile_changed', 'Profile changed'), ('launch_requested', 'Launch requested'), ('launch_approved', 'Launch approved'), ('launch_rejected', 'Launch rejected'), ('launch_withdrawn', 'Launch withdrawn'), ('exemption_requested', 'Gate exemption requested'), ('approval_invalidated', 'Approval invalidated'), ('facts_received', 'Facts received from CI'), ('token_created', 'API token created'), ('token_revoked', 'API token revoked'), ('drill_started', 'Drill started'), ('drill_finished', 'Drill finished')], max_length=30),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("tick", "Marked done"),
+                    ("na", "Marked not applicable"),
+                    ("reopen", "Reopened"),
+                    ("stale", "Expired (stale)"),
+                    ("verified", "Verified by a check"),
+                    ("failed", "Failed a check"),
+                    ("service_created", "Service registered"),
+                    ("service_updated", "Service details changed"),
+                    ("service_moved", "Service moved to another team"),
+                    ("access_changed", "Teams or roles changed at sign-in"),
+                    ("template_upgraded", "Template upgraded"),
+                    ("profile_changed", "Profile changed"),
+                    ("launch_requested", "Launch requested"),
+                    ("launch_approved", "Launch approved"),
+                    ("launch_rejected", "Launch rejected"),
+                    ("launch_withdrawn", "Launch withdrawn"),
+                    ("exemption_requested", "Gate exemption requested"),
+                    ("approval_invalidated", "Approval invalidated"),
+                    ("facts_received", "Facts received from CI"),
+                    ("token_created", "API token created"),
+                    ("token_revoked", "API token revoked"),
+                    ("drill_started", "Drill started"),
+                    ("drill_finished", "Drill finished"),
+                ],
+                max_length=30,
+            ),
         ),
     ]

@@ -18,7 +18,9 @@ def production_section() -> str:
 
 
 def test_every_setting_read_from_the_environment_is_documented() -> None:
-    names = set(re.findall(r"env(?:str|bool|int|list|pairs)\(\s*\"([A-Z0-9_]+)\"", SETTINGS.read_text()))
+    names = set(
+        re.findall(r"env(?:str|bool|int|list|pairs)\(\s*\"([A-Z0-9_]+)\"", SETTINGS.read_text())
+    )
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"} <= names
     section = production_section()
     missing = sorted(name for name in names if f"`{name}`" not in section)

@@ -137,7 +137,12 @@ def test_an_answer_naming_another_issuer_is_refused(sso) -> None:
 
 @pytest.mark.parametrize(
     ("name", "reason"),
-    [("preflight-system", "reserved"), ("Preflight_System", "reserved"), ("ali ce", "characters")],
+    [
+        ("preflight-system", "reserved"),
+        ("Preflight_System", "reserved"),
+        ("pref1ight-systern", "reserved"),
+        ("ali ce", "characters"),
+    ],
 )
 def test_names_an_account_cannot_have_are_refused(sso, name: str, reason: str) -> None:
     sso.set_accounts({"mallory": {"preferred_username": name, "groups": ["payments-leads"]}})
