@@ -48,6 +48,9 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_LOCATION_DEPTH = 5
 PAGE_SIZE = 200
 MAX_PAGES = 1000
+# Only what is imported is asked for (Backstage ORs repeated filters); Locations, Users and the
+# rest stay on the catalog's side.
+API_FILTERS = ["kind=component", "kind=group"]
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__"}
 
 Progress = Callable[[str], None]
@@ -286,14 +289,13 @@ def read_api(
             )
         progress(f"page {page}: {len(reading.entities)} entities so far")
 
-    first = get("/entities/by-query", {"limit": page_size})
+    first = get("/entities/by-query", {"limit": page_size, "filter": API_FILTERS})
     if first.status_code == 404:
         # An older catalog: the list endpoint with limit and offset.
         offset = 0
         for page in range(1, MAX_PAGES + 1):
-            items = body(
-                get("/entities", {"limit": page_size, "offset": offset}), f"{base}/entities"
-            )
+            params = {"limit": page_size, "offset": offset, "filter": API_FILTERS}
+            items = body(get("/entities", params), f"{base}/entities")
             take(items, page)
             if not isinstance(items, list) or len(items) < page_size:
                 return reading

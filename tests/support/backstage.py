@@ -299,8 +299,20 @@ class CatalogApi:
                     )
                     return
                 parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                multi = parse_qs(parts.query)
+                query = {k: v[0] for k, v in multi.items()}
                 served = api._served()
+                if "cursor" in query:  # the cursor carries the first request's filters
+                    multi["filter"] = json.loads(base64.urlsafe_b64decode(query["cursor"]))[
+                        "filter"
+                    ]
+                kinds = {
+                    f.split("=", 1)[1].lower()
+                    for f in multi.get("filter", [])
+                    if f.startswith("kind=")
+                }
+                if kinds:
+                    served = [e for e in served if e["kind"].lower() in kinds]
                 limit = int(query.get("limit", "20"))
                 if parts.path == "/api/catalog/entities/by-query" and not api.legacy:
                     offset = 0
@@ -313,10 +325,13 @@ class CatalogApi:
                     items = served[offset : offset + limit]
                     info: dict[str, str] = {}
                     if offset + limit < len(served):
-                        nxt = json.dumps({"offset": offset + limit}).encode()
+                        nxt = json.dumps(
+                            {"offset": offset + limit, "filter": multi.get("filter", [])}
+                        ).encode()
                         info["nextCursor"] = base64.urlsafe_b64encode(nxt).decode()
                     if offset:
-                        prev = json.dumps({"offset": max(offset - limit, 0)}).encode()
+                        back = {"offset": max(offset - limit, 0), "filter": multi.get("filter", [])}
+                        prev = json.dumps(back).encode()
                         info["prevCursor"] = base64.urlsafe_b64encode(prev).decode()
                     self._json(200, {"items": items, "totalItems": len(served), "pageInfo": info})
                 elif parts.path == "/api/catalog/entities":
