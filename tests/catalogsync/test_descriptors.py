@@ -107,3 +107,14 @@ def test_locations_do_not_follow_links_or_read_huge_files(tmp_path: Path) -> Non
         "target './link.yaml': it points outside the source",
         "target './missing.yaml': no such file",
     ]
+
+
+def test_an_alias_bomb_is_skipped_and_the_next_documents_read() -> None:
+    bomb = "\n".join(
+        ["a0: &a0 [x, x]"]
+        + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+    )
+    found = list(documents(f"kind: A\n---\n{bomb}\n---\nkind: C\n", "f.yaml"))
+    assert found[0] == ("f.yaml#1", {"kind": "A"})
+    assert isinstance(found[1], Refusal) and found[1].where == "f.yaml#2"
+    assert found[2] == ("f.yaml#3", {"kind": "C"})
