@@ -32,3 +32,4 @@ clean:
 bench: $(STAMP)
 	PREFLIGHT_ENV=test $(PY) scripts/bench_checks.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_dashboards.py
+	PREFLIGHT_ENV=test $(PY) scripts/bench_catalog.py
