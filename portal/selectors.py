@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
@@ -217,6 +217,19 @@ def catalog_entity_url(service: Service) -> str:
     kind, _, rest = service.catalog_ref.partition(":")
     namespace, _, name = rest.partition("/")
     return f"{ui}/catalog/{quote(namespace)}/{quote(kind)}/{quote(name)}"
+
+
+def catalog_links(service: Service) -> list[dict[str, str]]:
+    """The service's links from the catalog that are safe to render: http(s) URLs only,
+    whatever the JSON column holds (the import refuses others; an edit by hand might not)."""
+    links = service.catalog_links if isinstance(service.catalog_links, list) else []
+    return [
+        {"url": link["url"], "title": str(link.get("title") or link["url"])}
+        for link in links
+        if isinstance(link, dict)
+        and isinstance(link.get("url"), str)
+        and urlsplit(link["url"]).scheme in ("http", "https")
+    ]
 
 
 def service_by_catalog_ref(ref: str) -> Service | None:

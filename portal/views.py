@@ -51,6 +51,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "readiness": selectors.service_readiness(service),
             "can_edit": can_edit_service(request.user, service),
             "catalog_url": selectors.catalog_entity_url(service),
+            "catalog_links": selectors.catalog_links(service),
         },
     )
 

@@ -63,6 +63,12 @@ def test_the_service_page_links_to_its_catalog_entity(settings, catalog_dir: Pat
     settings.PREFLIGHT_CATALOG_UI_URL = ""
     page = client.get("/services/payments-svc-1/").content.decode()
     assert "<code>component:default/payments-svc-1</code>" in page
+    # A link edited by hand into something a browser would run is not rendered.
+    Service.objects.filter(slug="payments-svc-1").update(
+        catalog_links=[{"url": "javascript:alert(1)", "title": "x"}]
+    )
+    page = client.get("/services/payments-svc-1/").content.decode()
+    assert "javascript:" not in page
 
 
 def test_the_api_gives_the_verdict_on_a_catalog_entity(
