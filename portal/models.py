@@ -168,10 +168,15 @@ class Service(models.Model):
     # ``component:namespace/name``; empty for a service registered by hand. The catalog's own
     # words are kept as they are (its lifecycle is mapped onto ``lifecycle`` as well).
     catalog_ref = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    catalog_lifecycle = models.CharField(max_length=63, blank=True)
-    catalog_system = models.CharField(max_length=255, blank=True)
-    catalog_links = models.JSONField(default=list, blank=True)
-    catalog_source_location = models.CharField(max_length=500, blank=True)
+    # Database defaults too: rows written by raw SQL (bench/generate.py) need not name them.
+    catalog_lifecycle = models.CharField(max_length=63, blank=True, default="", db_default="")
+    catalog_system = models.CharField(max_length=255, blank=True, default="", db_default="")
+    catalog_links = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], output_field=models.JSONField())
+    )
+    catalog_source_location = models.CharField(
+        max_length=500, blank=True, default="", db_default=""
+    )
     # Set when the entity left the catalog: the service stays (with its history) until an
     # admin decides; cleared if the entity comes back.
     catalog_removed_at = models.DateTimeField(null=True, blank=True)
