@@ -383,6 +383,38 @@ class LaunchStatus(Out):
     gate: Gate
 
 
+# --- the software catalog ------------------------------------------------------------------
+
+
+class CatalogChecklist(Out):
+    state: Annotated[str, OneOf(("ready", "in_progress", "stale", "failing"))]
+    complete: int
+    total: int
+    percent: int
+    blocking_complete: int
+    blocking_total: int
+    failing: int
+    stale: int
+
+
+class CatalogReadiness(Out):
+    """Preflight's verdict on a software-catalog entity (reviews.selectors.catalog_readiness):
+    what a Backstage entity card shows."""
+
+    entity_ref: str = Field(description="The entity, as component:namespace/name.")
+    service: str = Field(description="The service's slug in Preflight.")
+    name: str
+    team: str
+    verdict: Annotated[str, OneOf(("ready", "not_ready"))] = Field(
+        description="ready: the launch is approved and the gate holds (or is exempted)."
+    )
+    approved: bool
+    reasons: list[str]
+    checklist: CatalogChecklist
+    in_catalog: bool = Field(description="False once the entity left the catalog.")
+    url: str = Field(description="The service's page in Preflight.")
+
+
 # --- facts from CI --------------------------------------------------------------------------
 
 Count = Annotated[int, Field(ge=0)]

@@ -10,10 +10,11 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import P, PathEx, Query, Router, Status
 from ninja.decorators import decorate_view
-from ninja.params import HeaderEx
+from ninja.params import HeaderEx, QueryEx
 
 from api import schemas, services
 from api.auth import FACTS, NOTES, READ, RUNS, caller, scoped
+from api.errors import ApiError
 from api.idempotency import HEADER, KEY_MAX, idempotent
 from api.models import Annotation
 from api.pagination import Paging, paginate
@@ -163,6 +164,36 @@ def run_detail(request: HttpRequest, run_id: Id) -> schemas.RunDetail:
 def launch_status(request: HttpRequest, slug: Slug) -> schemas.LaunchStatus:
     status = review_selectors.launch_status(_service(slug))
     return schemas.LaunchStatus.model_validate(review_selectors.launch_dict(status))
+
+
+# --- the software catalog ------------------------------------------------------------------
+
+EntityRef = QueryEx[
+    str,
+    P(
+        min_length=1,
+        max_length=255,
+        description="The entity ref, e.g. component:default/orders (the kind defaults to "
+        "component, the namespace to default; case does not matter).",
+        example="component:default/orders",
+    ),
+]
+
+
+@router.get(
+    "/catalog/readiness",
+    auth=scoped(READ),
+    response={200: schemas.CatalogReadiness, READ_ERRORS: schemas.Error},
+    operation_id="getCatalogReadiness",
+    summary="Preflight's verdict on a software-catalog entity, for a catalog card",
+    description=_scope(READ),
+    url_name="catalog-readiness",
+)
+def catalog_readiness(request: HttpRequest, entity: EntityRef) -> schemas.CatalogReadiness:
+    service = portal_selectors.service_by_catalog_ref(entity)
+    if service is None:
+        raise ApiError(404, "not_found", f"No service is the catalog entity {entity!r}.")
+    return schemas.CatalogReadiness.model_validate(review_selectors.catalog_readiness(service))
 
 
 # --- facts from CI --------------------------------------------------------------------------
