@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("portal", "0004_service_catalog_fields"),
+        ("portal", "0005_service_catalog_fields"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
