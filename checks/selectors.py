@@ -8,10 +8,19 @@ from django.conf import settings
 from django.db.models import Max, QuerySet
 
 from checks.catalog import REGISTRY
+from checks.catalog.hints import hint
 from checks.engine import DestinationPolicy
 from checks.engine.registry import STEPS
 from checks.models import CheckResult, DiscoveryJob, StagingProfile, ValidationRun
-from portal.models import ChecklistTemplate, Membership, Service, Team, TemplateItem
+from portal.models import (
+    ChecklistTemplate,
+    ItemState,
+    Membership,
+    RunbookStep,
+    Service,
+    Team,
+    TemplateItem,
+)
 from portal.templates_io import DEFAULT_TEMPLATE
 
 DEFAULT_TEMPLATE_KEY = DEFAULT_TEMPLATE.parent.name  # checklists/<key>/vN.toml
@@ -100,6 +109,131 @@ def items_by_check(service: Service) -> dict[str, list[MappedItem]]:
             role = "verifies" if key in item.verify_keys else "supports"
             mapped.setdefault(key, []).append(MappedItem(item.key, item.title, role, item.blocking))
     return mapped
+
+
+# --- the run page: results grouped by runbook step, failures first ----------------------------
+
+# Results in a group: what needs acting on first.
+STATUS_ORDER = {"fail": 0, "error": 1, "skip": 2, "pass": 3}
+# Checks no runbook step lists are grouped by the engine's step, under these titles.
+OTHER_GROUPS = {
+    "http": "Checklist items verified over HTTP",
+    "db": "Checklist items verified in the database",
+    "repo": "Checklist items verified in the repository",
+}
+_COUNT_WORDS = {"pass": "passed", "fail": "failed", "skip": "skipped", "error": "errored"}
+
+
+@dataclass(frozen=True)
+class ItemLink:
+    key: str
+    title: str
+    role: str  # "verifies" or "supports"
+    blocking: bool
+    anchor: str  # the item's row on the service page ("item-<state id>"), or ""
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    result: CheckResult
+    title: str  # the check's title from the catalog ("" for a key it no longer has)
+    hint: str  # what to fix, shown for fail and error (checks/catalog/hints.py)
+    items: list[ItemLink]  # verifying items first
+
+    @property
+    def verifies(self) -> list[ItemLink]:
+        return [i for i in self.items if i.role == "verifies"]
+
+    @property
+    def supports(self) -> list[ItemLink]:
+        return [i for i in self.items if i.role != "verifies"]
+
+
+@dataclass
+class ResultGroup:
+    key: str
+    title: str  # "2. Smoke tests" for a runbook step
+    rows: list[ResultRow]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(_COUNT_WORDS.values(), 0)
+        for row in self.rows:
+            word = _COUNT_WORDS.get(row.result.status)
+            if word:
+                counts[word] += 1
+        return counts
+
+    @property
+    def needs_action(self) -> bool:
+        return any(row.result.status in ("fail", "error") for row in self.rows)
+
+
+def _item_links(service: Service) -> dict[str, list[ItemLink]]:
+    anchors = dict(
+        ItemState.objects.filter(
+            service=service, item__template_id=service.template_id
+        ).values_list("item_key", "pk")
+    )
+    return {
+        key: sorted(
+            (
+                ItemLink(
+                    m.key,
+                    m.title,
+                    m.role,
+                    m.blocking,
+                    f"item-{anchors[m.key]}" if m.key in anchors else "",
+                )
+                for m in mapped
+            ),
+            key=lambda link: link.role != "verifies",
+        )
+        for key, mapped in items_by_check(service).items()
+    }
+
+
+def run_groups(run: ValidationRun, results: list[CheckResult] | None = None) -> list[ResultGroup]:
+    """A run's results grouped by the runbook step of the service's template that lists each
+    check (checks no step lists: by where they are verified, HTTP, database, repository), each
+    result with its fix hint and the checklist items it verifies or supports. Groups with a
+    failure or error come first, then runbook order; in a group: failed, errored, skipped,
+    passed, then catalog order."""
+    results = run_results(run) if results is None else results
+    steps = list(RunbookStep.objects.filter(template_id=run.service.template_id).order_by("step"))
+    step_of: dict[str, RunbookStep] = {}
+    for step in steps:
+        for key in step.check_keys:
+            step_of.setdefault(key, step)
+    links = _item_links(run.service)
+    order = {key: i for i, key in enumerate(REGISTRY)}
+    groups: dict[str, ResultGroup] = {}
+    position: dict[str, int] = {}
+    for result in results:
+        spec = REGISTRY.get(result.key)
+        step = step_of.get(result.key)
+        if step is not None:
+            gkey, title, pos = f"step-{step.step}", f"{step.step}. {step.title}", step.step
+        elif spec is not None and spec.step in OTHER_GROUPS:
+            gkey, title = spec.step, OTHER_GROUPS[spec.step]
+            pos = 100 + list(OTHER_GROUPS).index(spec.step)
+        else:
+            gkey, title, pos = "other", "Other checks", 200
+        group = groups.setdefault(gkey, ResultGroup(gkey, title, []))
+        position[gkey] = pos
+        group.rows.append(
+            ResultRow(
+                result=result,
+                title=spec.title if spec else "",
+                hint=hint(result.key),
+                items=links.get(result.key, []),
+            )
+        )
+    for group in groups.values():
+        group.rows.sort(
+            key=lambda r: (STATUS_ORDER.get(r.result.status, 9), order.get(r.result.key, 999))
+        )
+    return sorted(groups.values(), key=lambda g: (not g.needs_action, position[g.key]))
 
 
 def latest_results(service: Service, keys: list[str] | None = None) -> dict[str, CheckResult]:

@@ -48,9 +48,11 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(
         ValidationRun.objects.select_related("service", "triggered_by"), pk=run_id
     )
+    results = selectors.run_results(run)
     context = {
         "run": run,
-        "results": selectors.run_results(run),
+        "results": results,
+        "groups": selectors.run_groups(run, results),
         "can_edit": can_edit_service(request.user, run.service),
     }
     if is_partial(request):

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.safestring import SafeString
 
+from checks import evidence as evidence_html
 from checks import selectors
 from portal.models import Service
 
@@ -32,3 +34,9 @@ def add_service_link(context: template.Context) -> dict[str, Any]:
     request = context.get("request")
     user = getattr(request, "user", None)
     return {"show": user is not None and selectors.teams_for_new_service(user).exists()}
+
+
+@register.filter
+def evidence(value: Any) -> SafeString:
+    """A result's evidence as readable, escaped HTML (checks/evidence.py)."""
+    return evidence_html.render(value)
