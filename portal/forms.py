@@ -39,3 +39,9 @@ class HistoryFilterForm(forms.Form):
     user = forms.CharField(required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # Keyset cursors of the page links (an event id): older than ``before``, newer than
+    # ``after``.
+    before = forms.IntegerField(required=False, min_value=1)
+    after = forms.IntegerField(required=False, min_value=1)
+
+    FILTERS = ("team", "user", "since", "until")

@@ -3,6 +3,7 @@ Queries are aggregated in the database so their count does not grow with the dat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -177,6 +178,9 @@ def section_view(service: Service, section_id: int) -> SectionView:
     return view
 
 
+HISTORY_PAGE_SIZE = 200
+
+
 def history(
     *,
     service: Service | None = None,
@@ -184,8 +188,10 @@ def history(
     user: str = "",
     since: date | None = None,
     until: date | None = None,
-    limit: int = 200,
+    limit: int | None = HISTORY_PAGE_SIZE,
 ) -> QuerySet[AuditEvent]:
+    """The events matching the filters, newest first (``limit`` of them; None: all). The
+    history page and its exports read the same query."""
     qs = AuditEvent.objects.order_by("-id")
     if service is not None:
         qs = qs.filter(service=service)
@@ -201,7 +207,92 @@ def history(
         qs = qs.filter(created_at__gte=_day_start(since))
     if until:
         qs = qs.filter(created_at__lt=_day_start(until) + timedelta(days=1))
-    return qs[:limit]
+    return qs if limit is None else qs[:limit]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of the history, newest first, and the cursors of its neighbours: ``older``
+    (events before this page's last) and ``newer`` (after its first); None at either end."""
+
+    events: list[AuditEvent]
+    older: int | None
+    newer: int | None
+
+
+def history_page(
+    events: QuerySet[AuditEvent],
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    size: int = HISTORY_PAGE_SIZE,
+) -> HistoryPage:
+    """A page of ``events`` (filtered, unsliced) by keyset on the id, so a page stays put
+    while new events arrive and the cost does not grow with the depth: ``before`` an id
+    (older events), or ``after`` one (newer events); neither: the newest page."""
+    qs = events.order_by("-id")
+    if after is not None:
+        rows = list(qs.filter(id__gt=after).order_by("id")[: size + 1])
+        more_newer = len(rows) > size
+        page = list(reversed(rows[:size]))
+        more_older = qs.filter(id__lte=after).exists()
+    else:
+        if before is not None:
+            qs = qs.filter(id__lt=before)
+        rows = list(qs[: size + 1])
+        more_older = len(rows) > size
+        page = rows[:size]
+        more_newer = before is not None and events.filter(id__gte=before).exists()
+    return HistoryPage(
+        events=page,
+        older=page[-1].pk if page and more_older else None,
+        newer=page[0].pk if page and more_newer else None,
+    )
+
+
+# The exports' columns: everything the page shows, and what the chain seals (seq, hash).
+EXPORT_COLUMNS = (
+    "seq",
+    "id",
+    "created_at",
+    "actor_kind",
+    "actor",
+    "action",
+    "action_label",
+    "service",
+    "team",
+    "item",
+    "from_state",
+    "to_state",
+    "note",
+    "evidence_url",
+    "payload",
+    "hash",
+)
+
+
+def export_rows(events: QuerySet[AuditEvent]) -> Iterator[dict[str, Any]]:
+    """Every event of ``events`` (filtered, unsliced) as a plain record, oldest first (chain
+    order), read in chunks so the export's memory does not grow with the history."""
+    for event in events.order_by("id").iterator(chunk_size=500):
+        yield {
+            "seq": event.seq,
+            "id": event.pk,
+            "created_at": event.created_at.isoformat(),
+            "actor_kind": event.actor_kind,
+            "actor": SYSTEM_ACTOR_NAME if event.is_system else event.actor_name,
+            "action": event.action,
+            "action_label": event.get_action_display(),
+            "service": event.service_slug,
+            "team": event.team_slug,
+            "item": event.item_key,
+            "from_state": event.from_state,
+            "to_state": event.to_state,
+            "note": event.note,
+            "evidence_url": event.evidence_url,
+            "payload": event.payload,
+            "hash": event.hash,
+        }
 
 
 def _day_start(day: date) -> datetime:

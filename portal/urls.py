@@ -10,5 +10,11 @@ urlpatterns = [
     path("services/<slug:slug>/", views.service_detail, name="service-detail"),
     path("services/<slug:slug>/items/<str:item_key>/", views.item_update, name="item-update"),
     path("services/<slug:slug>/history/", views.history, name="service-history"),
+    path(
+        "services/<slug:slug>/history/export.<str:fmt>",
+        views.history_export,
+        name="service-history-export",
+    ),
     path("history/", views.history, name="history"),
+    path("history/export.<str:fmt>", views.history_export, name="history-export"),
 ]

@@ -3,15 +3,17 @@ a page or (for htmx) a fragment from the same URL."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError, InvalidInput, refused
 from core.htmx import is_partial
-from portal import selectors, services
+from portal import exports, selectors, services
 from portal.forms import HistoryFilterForm, ItemChangeForm, ServiceFilterForm
 from portal.models import ItemState, Service
 from portal.permissions import can_edit_service
@@ -112,10 +114,16 @@ def _item_fragment(
     )
 
 
+def _history_filters(
+    request: HttpRequest, slug: str | None
+) -> tuple[Service | None, HistoryFilterForm]:
+    service = get_object_or_404(Service, slug=slug) if slug else None
+    return service, HistoryFilterForm(request.GET or None)
+
+
 @require_GET
 def history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    service = get_object_or_404(Service, slug=slug) if slug else None
-    form = HistoryFilterForm(request.GET or None)
+    service, form = _history_filters(request, slug)
     filters = form.cleaned_data if form.is_valid() else {}
     events = selectors.history(
         service=service,
@@ -123,7 +131,52 @@ def history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         user=filters.get("user") or "",
         since=filters.get("since"),
         until=filters.get("until"),
+        limit=None,
     )
+    page = selectors.history_page(events, before=filters.get("before"), after=filters.get("after"))
+    query = {k: request.GET[k] for k in HistoryFilterForm.FILTERS if request.GET.get(k)}
     return render(
-        request, "portal/history.html", {"service": service, "events": events, "form": form}
+        request,
+        "portal/history.html",
+        {
+            "service": service,
+            "events": page.events,
+            "page": page,
+            "form": form,
+            "filter_query": urlencode(query),
+        },
     )
+
+
+@require_GET
+def history_export(request: HttpRequest, fmt: str, slug: str | None = None) -> HttpResponseBase:
+    """Every event the page's filters match, as CSV or JSON, streamed in chain order."""
+    if fmt not in ("csv", "json"):
+        raise Http404("Export as .csv or .json")
+    service, form = _history_filters(request, slug)
+    if request.GET and not form.is_valid():
+        fields = ", ".join(sorted(form.errors))
+        back = reverse("portal:service-history", args=[slug]) if slug else reverse("portal:history")
+        return refused(
+            request, InvalidInput(f"Invalid filter(s): {fields}. Nothing exported."), back
+        )
+    filters = form.cleaned_data if form.is_bound else {}
+    events = selectors.history(
+        service=service,
+        team=filters.get("team") or "",
+        user=filters.get("user") or "",
+        since=filters.get("since"),
+        until=filters.get("until"),
+        limit=None,
+    )
+    rows = selectors.export_rows(events)
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            exports.csv_lines(rows), content_type="text/csv; charset=utf-8"
+        )
+    else:
+        response = StreamingHttpResponse(exports.json_chunks(rows), content_type="application/json")
+    name = f"history-{service.slug}" if service else "history"
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
