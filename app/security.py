@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 
 # Scripts only from 'self': no inline script, no eval. Styles allow inline because plotly.js
 # injects its own <style> element; nothing executable comes that way.
@@ -70,8 +71,28 @@ class NulByteGuardMiddleware:
         return self.get_response(request)
 
 
+# Routes whose multipart form carries an evidence file: their bodies may reach the file
+# limit (PREFLIGHT_EVIDENCE_MAX_BYTES) plus the form's other fields.
+UPLOAD_ROUTES = frozenset({"portal:item-update"})
+_FORM_ROOM = 64 * 1024
+
+
+def body_limit(request: HttpRequest) -> int:
+    """The largest body this request may declare."""
+    limit = settings.PREFLIGHT_MAX_REQUEST_BYTES
+    if request.method == "POST" and request.content_type == "multipart/form-data":
+        try:
+            route = resolve(request.path_info).view_name
+        except Resolver404:
+            return limit
+        if route in UPLOAD_ROUTES:
+            return max(limit, settings.PREFLIGHT_EVIDENCE_MAX_BYTES + _FORM_ROOM)
+    return limit
+
+
 class RequestSizeLimitMiddleware:
-    """413 before reading a body larger than PREFLIGHT_MAX_REQUEST_BYTES."""
+    """413 before reading a body larger than PREFLIGHT_MAX_REQUEST_BYTES (or, for an
+    evidence upload, than PREFLIGHT_EVIDENCE_MAX_BYTES and the form around it)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -79,6 +100,8 @@ class RequestSizeLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = settings.PREFLIGHT_MAX_REQUEST_BYTES
+        if declared.isdigit() and int(declared) > limit:
+            limit = body_limit(request)
         if declared.isdigit() and int(declared) > limit:
             return _error(
                 413,

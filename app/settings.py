@@ -318,6 +318,16 @@ if PRODUCTION:
 # Request bodies: Django's own cap on form data, and a hard 413 above our limit.
 PREFLIGHT_MAX_REQUEST_BYTES = envint("PREFLIGHT_MAX_REQUEST_BYTES", str(1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = PREFLIGHT_MAX_REQUEST_BYTES
+# Files attached as checklist evidence (portal/evidence_files.py): kept outside the web root
+# under random names, served only to signed-in users as downloads. The item form's upload may
+# exceed PREFLIGHT_MAX_REQUEST_BYTES up to this size (app.security); the type is sniffed
+# from the bytes and must be one of PREFLIGHT_EVIDENCE_TYPES.
+PREFLIGHT_EVIDENCE_DIR = Path(envstr("PREFLIGHT_EVIDENCE_DIR", str(VAR_DIR / "evidence")))
+PREFLIGHT_EVIDENCE_MAX_BYTES = envint("PREFLIGHT_EVIDENCE_MAX_BYTES", str(5 * 1024 * 1024))
+PREFLIGHT_EVIDENCE_TYPES = envlist(
+    "PREFLIGHT_EVIDENCE_TYPES",
+    "application/pdf,image/png,image/jpeg,image/gif,text/plain,application/json",
+)
 # Optional bearer token for /metrics (empty: open, for a scraper inside the network).
 PREFLIGHT_METRICS_TOKEN = envstr("PREFLIGHT_METRICS_TOKEN", "")
 

@@ -13,6 +13,10 @@ class ItemChangeForm(forms.Form):
     version = forms.IntegerField(min_value=0)
     note = forms.CharField(required=False, max_length=2000)
     evidence_url = forms.CharField(required=False, max_length=500)
+    # The length, size and type rules are the service's (portal.services, evidence_files),
+    # so every caller gets the same refusal and the form only carries the values.
+    evidence_text = forms.CharField(required=False, strip=False)
+    evidence_file = forms.FileField(required=False, allow_empty_file=True)
 
 
 class ServiceFilterForm(forms.Form):

@@ -188,6 +188,40 @@ class Service(models.Model):
         return self.name
 
 
+class EvidenceFile(models.Model):
+    """A file a team lead attached as evidence when ticking a checklist item.
+
+    The bytes live outside the web root, in ``PREFLIGHT_EVIDENCE_DIR`` under ``stored_name``
+    (random: the uploader's name never reaches the file system); ``content_type`` was sniffed
+    from the bytes, never taken from the client. Rows are kept when the item moves on: the
+    sign-off history links to them (portal/evidence_files.py, ``portal:evidence-file``)."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="evidence_files")
+    item_key = models.CharField(max_length=150)
+    name = models.CharField(max_length=200)  # as uploaded, cleaned: the download's name
+    stored_name = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.service_id}: {self.item_key})"
+
+    def audit_record(self) -> dict[str, object]:
+        """What the audit event seals about the file: enough to recognise it, never its bytes."""
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
+
+
 class ItemState(models.Model):
     """Where one service stands on one checklist item.
 
@@ -222,6 +256,12 @@ class ItemState(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     note = models.TextField(blank=True)
     evidence_url = models.URLField(max_length=500, blank=True)
+    # Evidence as text (a command's output, a ticket's words) or as a file; with the link,
+    # each tick carries whichever the lead gave, and the next change replaces them.
+    evidence_text = models.TextField(blank=True, default="", db_default="")
+    evidence_file = models.ForeignKey(
+        EvidenceFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )

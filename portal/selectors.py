@@ -161,7 +161,7 @@ def checklist(service: Service) -> list[SectionView]:
     sections = {
         s.pk: SectionView(section=s) for s in service.template.sections.order_by("position")
     }
-    for state in item_states(service).select_related("updated_by"):
+    for state in item_states(service).select_related("updated_by", "evidence_file"):
         assert state.item is not None
         sections[state.item.section_id].states.append(state)
     return list(sections.values())
@@ -172,7 +172,7 @@ def section_view(service: Service, section_id: int) -> SectionView:
     view = SectionView(section=section)
     view.states = list(
         ItemState.objects.filter(service=service, item__section_id=section_id)
-        .select_related("item", "updated_by")
+        .select_related("item", "updated_by", "evidence_file")
         .order_by("item__position")
     )
     return view

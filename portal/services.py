@@ -9,15 +9,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from portal import audit
+from portal import audit, evidence_files
 from portal.models import (
     CI_FACTS,
     AuditEvent,
     ChecklistTemplate,
+    EvidenceFile,
     ItemState,
     RunbookStep,
     Service,
@@ -226,6 +228,9 @@ def _check_evidence_url(url: str) -> str:
     return url
 
 
+EVIDENCE_TEXT_MAX = 10_000
+
+
 @transaction.atomic
 def item_transition(
     *,
@@ -236,6 +241,8 @@ def item_transition(
     seen_version: int,
     note: str = "",
     evidence_url: str = "",
+    evidence_text: str = "",
+    evidence_file: UploadedFile | None = None,
     now: datetime | None = None,
 ) -> ItemState:
     """Mark an item done, not applicable or reopen it.
@@ -243,7 +250,12 @@ def item_transition(
     ``seen_version`` is the version the user was looking at: if someone saved the item in
     between, the change is refused (Conflict) and nothing is overwritten. While the item's
     automated verdict is failing (``ItemState.failing_checks``), done and not applicable are
-    refused (AutomatedCheckFailing): no link or note overrides a failing check."""
+    refused (AutomatedCheckFailing): no link or note overrides a failing check.
+
+    Evidence is a link, a text or a file (or several), given with done or not applicable;
+    an item that requires evidence needs one of them. A file is checked (size, sniffed type)
+    before anything is written, and removed again if the change is refused after it was
+    stored: a refused change leaves neither a row nor a file (portal/evidence_files.py)."""
     if not can_edit_service(actor, service):
         raise NotAllowed("Only members of the owning team can change this service's checklist.")
     if action not in ACTIONS:
@@ -259,42 +271,85 @@ def item_transition(
         raise AutomatedCheckFailing(state)
     note = note.strip()
     evidence_url = _check_evidence_url(evidence_url)
+    evidence_text = evidence_text.strip()
     to_state, audit_action = ACTIONS[action]
     if action == "na" and not note:
         raise InvalidInput("Marking an item not applicable needs a reason.")
-    if action == "done" and state.item.evidence_required and not evidence_url:
-        raise InvalidInput("This item needs an evidence link (http or https) to be marked done.")
+    if action == "reopen" and (evidence_text or evidence_file is not None):
+        raise InvalidInput(
+            "Evidence goes with marking an item done or not applicable, not with reopening "
+            "it. Nothing was saved."
+        )
+    if len(evidence_text) > EVIDENCE_TEXT_MAX:
+        raise InvalidInput(
+            f"The evidence text is longer than {EVIDENCE_TEXT_MAX:,} characters: attach it "
+            "as a file instead. Nothing was saved."
+        )
+    has_evidence = bool(evidence_url or evidence_text or evidence_file is not None)
+    if action == "done" and state.item.evidence_required and not has_evidence:
+        raise InvalidInput(
+            "This item needs evidence to be marked done: a link (http or https), a text or a file."
+        )
+    checked = evidence_files.check(evidence_file) if evidence_file is not None else None
     now = now or timezone.now()
     expires = now + timedelta(days=state.item.valid_days) if action == "done" else None
-    changed = ItemState.objects.filter(pk=state.pk, version=seen_version).update(
-        state=to_state,
-        note=note,
-        evidence_url=evidence_url,
-        updated_by=actor if actor.is_authenticated else None,
-        updated_at=now,
-        verified_at=now if action == "done" else None,
-        expires_at=expires,
-        exempt_checks=[],
-        version=seen_version + 1,
-    )
-    if not changed:
-        state.refresh_from_db()
-        who = state.updated_by.get_username() if state.updated_by else "someone"
-        raise Conflict(
-            f"{who} changed this item while you were editing it (it is now "
-            f"{state.get_state_display().lower()}). Nothing was saved: review and try again."
+    stored = evidence_files.store(checked) if checked is not None else None
+    try:
+        file_row = (
+            EvidenceFile.objects.create(
+                service=service,
+                item_key=item_key,
+                name=checked.name,
+                stored_name=stored,
+                content_type=checked.content_type,
+                size=checked.size,
+                sha256=checked.sha256,
+                uploaded_by=actor if actor.is_authenticated else None,
+            )
+            if checked is not None and stored is not None
+            else None
         )
-    audit.record(
-        action=audit_action,
-        actor=actor,
-        service=service,
-        item_key=item_key,
-        from_state=state.state,
-        to_state=to_state,
-        note=note,
-        evidence_url=evidence_url,
-        payload={"version": seen_version + 1},
-    )
+        changed = ItemState.objects.filter(pk=state.pk, version=seen_version).update(
+            state=to_state,
+            note=note,
+            evidence_url=evidence_url,
+            evidence_text=evidence_text,
+            evidence_file=file_row,
+            updated_by=actor if actor.is_authenticated else None,
+            updated_at=now,
+            verified_at=now if action == "done" else None,
+            expires_at=expires,
+            exempt_checks=[],
+            version=seen_version + 1,
+        )
+        if not changed:
+            state.refresh_from_db()
+            who = state.updated_by.get_username() if state.updated_by else "someone"
+            raise Conflict(
+                f"{who} changed this item while you were editing it (it is now "
+                f"{state.get_state_display().lower()}). Nothing was saved: review and try again."
+            )
+        payload: dict[str, Any] = {"version": seen_version + 1}
+        if evidence_text:
+            payload["evidence_text"] = evidence_text
+        if file_row is not None:
+            payload["evidence_file"] = file_row.audit_record()
+        audit.record(
+            action=audit_action,
+            actor=actor,
+            service=service,
+            item_key=item_key,
+            from_state=state.state,
+            to_state=to_state,
+            note=note,
+            evidence_url=evidence_url,
+            payload=payload,
+        )
+    except BaseException:
+        # The transaction rolls the rows back; the file is not transactional.
+        if stored is not None:
+            evidence_files.discard(stored)
+        raise
     state.refresh_from_db()
     send_item_states_changed(service)
     return state
@@ -500,6 +555,8 @@ def _apply_verdict(
         state=to_state,
         note=note,
         evidence_url=evidence_url,
+        evidence_text="",
+        evidence_file=None,
         updated_by=None,
         updated_at=now,
         verified_at=now if passed else state.verified_at,
@@ -551,6 +608,8 @@ def item_exempt(
         state=ItemState.State.DONE,
         note=note,
         evidence_url=evidence_url,
+        evidence_text="",
+        evidence_file=None,
         updated_by=actor if actor.is_authenticated else None,
         updated_at=now,
         verified_at=now,

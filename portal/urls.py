@@ -16,5 +16,6 @@ urlpatterns = [
         name="service-history-export",
     ),
     path("history/", views.history, name="history"),
+    path("evidence/<int:file_id>/", views.evidence_file, name="evidence-file"),
     path("history/export.<str:fmt>", views.history_export, name="history-export"),
 ]

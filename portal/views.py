@@ -6,16 +6,23 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError, InvalidInput, refused
 from core.htmx import is_partial
-from portal import exports, selectors, services
+from portal import evidence_files, exports, selectors, services
 from portal.forms import HistoryFilterForm, ItemChangeForm, ServiceFilterForm
-from portal.models import ItemState, Service
+from portal.models import EvidenceFile, ItemState, Service
 from portal.permissions import can_edit_service
 
 
@@ -65,7 +72,7 @@ def _error(request: HttpRequest, service: Service, error: DomainError) -> HttpRe
 @require_POST
 def item_update(request: HttpRequest, slug: str, item_key: str) -> HttpResponse:
     service = get_object_or_404(Service.objects.select_related("team", "template"), slug=slug)
-    form = ItemChangeForm(request.POST)
+    form = ItemChangeForm(request.POST, request.FILES)
     if not form.is_valid():
         fields = ", ".join(sorted(form.errors))
         return _error(request, service, InvalidInput(f"Invalid form field(s): {fields}."))
@@ -79,6 +86,8 @@ def item_update(request: HttpRequest, slug: str, item_key: str) -> HttpResponse:
             seen_version=data["version"],
             note=data["note"],
             evidence_url=data["evidence_url"],
+            evidence_text=data["evidence_text"],
+            evidence_file=data["evidence_file"],
         )
     except DomainError as error:
         current = ItemState.objects.filter(service=service, item_key=item_key).first()
@@ -179,4 +188,22 @@ def history_export(request: HttpRequest, fmt: str, slug: str | None = None) -> H
     name = f"history-{service.slug}" if service else "history"
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def evidence_file(request: HttpRequest, file_id: int) -> HttpResponseBase:
+    """An evidence file, to signed-in users only (the sign-in middleware), always as a
+    download of the type sniffed at upload: never rendered by the browser."""
+    row = get_object_or_404(EvidenceFile, pk=file_id)
+    try:
+        handle = evidence_files.path_of(row.stored_name).open("rb")
+    except (FileNotFoundError, ValueError):
+        raise Http404("The evidence file is no longer stored.") from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=row.name, content_type=row.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
     return response

@@ -43,7 +43,7 @@ def test_a_lead_marks_an_item_done_with_evidence_and_history(service, lead) -> N
     ("action", "note", "evidence", "message"),
     [
         ("na", "", "", "needs a reason"),
-        ("done", "", "", "needs an evidence link"),
+        ("done", "", "", "needs evidence to be marked done"),
         ("done", "", "javascript:alert(1)", "must be an http"),
         ("done", "", "ftp://files.example.com/x", "must be an http"),
         ("explode", "", "", "Unknown action"),
