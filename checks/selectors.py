@@ -202,9 +202,9 @@ def run_groups(run: ValidationRun, results: list[CheckResult] | None = None) -> 
     results = run_results(run) if results is None else results
     steps = list(RunbookStep.objects.filter(template_id=run.service.template_id).order_by("step"))
     step_of: dict[str, RunbookStep] = {}
-    for step in steps:
-        for key in step.check_keys:
-            step_of.setdefault(key, step)
+    for runbook_step in steps:
+        for key in runbook_step.check_keys:
+            step_of.setdefault(key, runbook_step)
     links = _item_links(run.service)
     order = {key: i for i, key in enumerate(REGISTRY)}
     groups: dict[str, ResultGroup] = {}

@@ -304,7 +304,7 @@ def item_transition(
                 content_type=checked.content_type,
                 size=checked.size,
                 sha256=checked.sha256,
-                uploaded_by=actor if actor.is_authenticated else None,
+                uploaded_by_id=actor.pk if actor.is_authenticated else None,
             )
             if checked is not None and stored is not None
             else None
