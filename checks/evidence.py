@@ -127,14 +127,62 @@ def _body(value: Any) -> SafeString:
     if isinstance(value, str):
         try:
             parsed = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _text(value, block=True)
         if isinstance(parsed, dict | list):
-            return _pretty(parsed)
+            # Re-indented as stored, never decoded and re-encoded: a string a service wrote
+            # as \u escapes stays escaped, so nothing the scrubber did not see appears here.
+            return _text(reindent(value), block=True, css="ev-json")
         return _text(value, block=True)
     if isinstance(value, dict | list):
         return _pretty(value)
     return _node(value, MAX_DEPTH)
+
+
+_MAX_INDENT = 20  # levels; deeper JSON stays at this indentation
+
+
+def reindent(raw: str) -> str:
+    """Valid JSON text laid out two spaces per level, every character of its strings kept as
+    it was written (escapes included). Linear, whatever the depth."""
+    out: list[str] = []
+    level = 0
+    i, n = 0, len(raw)
+    in_string = False
+    while i < n:
+        ch = raw[i]
+        if in_string:
+            if ch == "\\":
+                out.append(raw[i : i + 2])
+                i += 2
+                continue
+            out.append(ch)
+            in_string = ch != '"'
+        elif ch == '"':
+            in_string = True
+            out.append(ch)
+        elif ch in "{[":
+            close = "}" if ch == "{" else "]"
+            j = i + 1
+            while j < n and raw[j] in " \t\r\n":
+                j += 1
+            if j < n and raw[j] == close:
+                out.append(ch + close)
+                i = j + 1
+                continue
+            level += 1
+            out.append(ch + "\n" + "  " * min(level, _MAX_INDENT))
+        elif ch in "}]":
+            level -= 1
+            out.append("\n" + "  " * min(max(level, 0), _MAX_INDENT) + ch)
+        elif ch == ",":
+            out.append(",\n" + "  " * min(level, _MAX_INDENT))
+        elif ch == ":":
+            out.append(": ")
+        elif ch not in " \t\r\n":
+            out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def _pretty(value: Any) -> SafeString:

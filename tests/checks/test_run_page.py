@@ -185,3 +185,25 @@ def test_scalars_and_empty_evidence() -> None:
     html = evidence.render({"ok": True, "none": None, "n": 3.5, "tags": ["a", "b"]})
     assert "true" in html and "null" in html and "3.5" in html
     assert "<code>a</code>, <code>b</code>" in html
+
+
+def test_a_json_body_is_reindented_as_stored_never_decoded() -> None:
+    # A service can write a secret as \u escapes the scrubber never saw decoded; decoding
+    # the body for display would put it on the page.
+    body = (
+        '{"input":{"password":"\\u0073\\u0065\\u0063\\u0072\\u0065\\u0074"},"n":[],"s":"a,b:{c}"}'
+    )
+    html = evidence.render({"response": {"request": "POST /login", "status": 422, "body": body}})
+    assert "secret" not in html
+    assert evidence.reindent(body) == (
+        '{\n  "input": {\n    "password": "\\u0073\\u0065\\u0063\\u0072\\u0065\\u0074"\n  },'
+        '\n  "n": [],\n  "s": "a,b:{c}"\n}'
+    )
+    assert json.loads(evidence.reindent(body)) == json.loads(body)
+
+
+def test_reindenting_is_linear_whatever_the_depth() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    laid_out = evidence.reindent(deep)
+    assert len(laid_out) < 5000 * 2 * (2 * 20 + 2)
+    assert "<pre" in evidence.render({"body": deep})
