@@ -141,6 +141,11 @@ class ResultRow:
     items: list[ItemLink]  # verifying items first
 
     @property
+    def setting(self) -> str:
+        """The profile setting a skipped check lacks ("" otherwise)."""
+        return skip_setting(self.result) if self.result.status == "skip" else ""
+
+    @property
     def verifies(self) -> list[ItemLink]:
         return [i for i in self.items if i.role == "verifies"]
 

@@ -207,3 +207,20 @@ def test_reindenting_is_linear_whatever_the_depth() -> None:
     laid_out = evidence.reindent(deep)
     assert len(laid_out) < 5000 * 2 * (2 * 20 + 2)
     assert "<pre" in evidence.render({"body": deep})
+
+
+def test_a_skipped_check_links_the_setting_it_needs(service, lead) -> None:
+    run = ValidationRun.objects.create(service=service, status="passed", keys=["db.ttl_indexes"])
+    CheckResult.objects.create(
+        run=run,
+        key="db.ttl_indexes",
+        status="skip",
+        summary="missing setting mongo.uri",
+        evidence={"setting": "mongo.uri"},
+    )
+    client = Client()
+    assert client.login(username="lead", password=PASSWORD)
+    html = client.get(reverse("checks:run-detail", args=[run.pk])).content.decode()
+    assert 'href="/docs/profile/#mongo.uri"><code>mongo.uri</code></a>' in html
+    assert 'href="/services/orders/profile/"' in html
+    assert "fix-hint" not in html  # a skip is not a failure: no fix to make
