@@ -180,3 +180,24 @@ def test_an_upload_may_exceed_the_request_cap_up_to_the_file_limit(service, lead
     assert response.status_code == 302
     other = _client(lead).post(reverse("portal:history"), {"x": "y" * 30_000})
     assert other.status_code == 413  # every other route keeps the request cap
+
+
+@pytest.mark.parametrize(
+    ("name", "cleaned"),
+    [
+        ("C:\\Users\\lead\\scan.pdf", "scan.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),  # a right-to-left override is dropped
+        ("line\r\nbreak.txt", "linebreak.txt"),
+        ("...", "evidence"),
+        ("x" * 300 + ".pdf", "x" * 200),
+    ],
+)
+def test_the_download_name_is_the_last_path_part_without_control_characters(name, cleaned) -> None:
+    assert evidence_files.clean_name(name) == cleaned
+
+
+def test_an_empty_file_is_refused(service, lead, evidence_dir) -> None:
+    response = _post(_client(lead), evidence_file=SimpleUploadedFile("e.txt", b""))
+    assert response.status_code == 400 and b"is empty" in response.content
+    assert _stored(evidence_dir) == []
