@@ -132,6 +132,11 @@ def test_the_canary_appears_in_no_evidence_summary_log_or_page(
         response = client.get(url)
         assert response.status_code == 200, url
         assert_clean(url, response.content.decode())
+    for fmt in ("csv", "json"):  # the history's exports (streamed)
+        url = reverse("portal:service-history-export", args=["orders", fmt])
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_clean(url, b"".join(response.streaming_content).decode())
 
     written = portal_log.getvalue()
     assert "probe login for ***" in written and "bad password ***" in written
