@@ -8,6 +8,7 @@ usual page. Security headers and X-Request-ID come from the middleware, as on an
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from axes.helpers import get_cool_off, get_lockout_message
@@ -15,6 +16,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
+
+from core.htmx import is_partial
 
 
 class DomainError(Exception):
@@ -41,7 +44,20 @@ class InvalidInput(DomainError):
 
 def refused(request: HttpRequest, error: DomainError, back: str) -> HttpResponse:
     """The page a browser gets for a refused operation: nothing was changed, why, and a link
-    back to where the user came from; answered with the error's status."""
+    back to where the user came from; answered with the error's status.
+
+    To htmx (which swaps 4xx answers into their target) a whole page would land inside the
+    row or panel that asked: the answer is the message alone, not swapped (HX-Reswap: none),
+    and the event ``preflight:refused`` carries it to the page's notice (static/js/
+    htmx_errors.js). Views that can redraw their fragment with the reason do so instead."""
+    if is_partial(request):
+        response = render(
+            request, "core/htmx/refused.html", {"message": str(error)}, status=error.status
+        )
+        response["HX-Reswap"] = "none"
+        # json.dumps escapes non-ASCII: the header stays Latin-1 safe.
+        response["HX-Trigger"] = json.dumps({"preflight:refused": {"message": str(error)}})
+        return response
     return render(
         request, "core/refused.html", {"message": str(error), "back": back}, status=error.status
     )
