@@ -33,7 +33,8 @@ def _needs_alert_source(t: Target) -> Verdict | None:
     since Alertmanager would not notify again and the drill would wrongly fail."""
     context = drill_context(t)
     if context.alert_source is None:
-        return skipped(f"no alert source: {context.alert_source_missing}")
+        setting = {"setting": context.alert_source_setting} if context.alert_source_setting else {}
+        return skipped(f"no alert source: {context.alert_source_missing}", **setting)
     matchers = matchers_of(t)
     recent = context.alert_source(matchers, time.time() - QUIET_LOOKBACK_S)
     latest = max(recent, key=lambda a: a.received_at, default=None)

@@ -87,6 +87,8 @@ class DrillContext:
     alert_source_missing: str = (
         "alerts arrive at the portal's /hooks/alertmanager webhook; the CLI has none"
     )
+    # The setting that would give drills an alert source, when one would ("" on the CLI).
+    alert_source_setting: str = ""
     # (host, port) pairs drills must never touch: the portal's own broker and database.
     forbidden: Sequence[tuple[str, int]] = ()
     begin: Callable[[str, list[str]], None] = _nothing  # key, restore hooks; may DrillBusy

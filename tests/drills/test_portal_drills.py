@@ -294,3 +294,19 @@ def test_stored_evidence_moves_to_the_settled_events_and_samples_keys(service) -
     stored = {r.key: r.evidence for r in CheckResult.objects.filter(run=run)}
     assert stored["load.target_rps"] == old["load.target_rps"]
     assert stored["chaos.db_readiness"] == old["chaos.db_readiness"]
+
+
+def test_the_alert_drill_skips_naming_the_setting_when_the_webhook_has_no_token(
+    service, ref, settings
+) -> None:
+    """No Prometheus/Alertmanager can post without the token: skip (not a 180 s wait ending
+    in a failure), naming what is missing and the setting the gate will list."""
+    settings.PREFLIGHT_ALERTMANAGER_TOKEN = ""
+    stage(service, ref)
+    run = execute(service, ["alerts.error_drill"])
+    result = run.results.get()
+    assert result.status == "skip", result.summary
+    assert "PREFLIGHT_ALERTMANAGER_TOKEN" in result.summary
+    assert "prometheus-alertmanager" in result.summary
+    assert result.evidence["setting"] == "PREFLIGHT_ALERTMANAGER_TOKEN"
+    assert drill_state(ref)["error_rate"] == 0  # errors were never switched on
