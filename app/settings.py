@@ -275,7 +275,8 @@ OIDC_AUTHENTICATION_CALLBACK_URL = "sso:callback"
 OIDC_OP_LOGOUT_URL_METHOD = "sso.views.provider_logout_url"
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "portal:service-list"
+# "/" sends a signed-in user to their team's dashboard (portal.views.home).
+LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

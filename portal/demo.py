@@ -1,6 +1,6 @@
-"""Demo data for `make run`: a team, four personas and two services part-way through the
-checklist. Passwords are generated here and shown once by the caller — never stored in
-the repository."""
+"""Demo data for `make run`: two teams, five personas (two reviewers outside Payments, so a
+tier-1 launch can get its two approvals) and two services part-way through the checklist.
+Passwords are generated here and shown once by the caller — never stored in the repository."""
 
 from __future__ import annotations
 
@@ -20,15 +20,18 @@ DEMO_USERS = {
     # username: (role description, team slug or "", reviewer?, admin?)
     "lead": ("team lead of Payments", "payments", False, False),
     "reviewer": ("reviewer", "", True, False),
+    "reviewer2": ("reviewer, member of Search", "search", True, False),
     "admin": ("admin", "", False, True),
     "outsider": ("member of Search (read-only on Payments)", "search", False, False),
 }
 
 DEMO_SERVICES = [
-    # slug, name, tier, staging url, items to tick (by key prefix order), description
-    ("orders", "Orders API", 1, "http://127.0.0.1:8101", 16, "Order intake and lifecycle."),
-    ("inventory", "Inventory API", 2, "http://127.0.0.1:8102", 7, "Stock levels per warehouse."),
+    # slug, name, tier, items to tick (by key prefix order), description
+    ("orders", "Orders API", 1, 16, "Order intake and lifecycle."),
+    ("inventory", "Inventory API", 2, 7, "Stock levels per warehouse."),
 ]
+# Their staging: the reference services `make run` starts (healthy, flawed).
+DEFAULT_STAGING = {"orders": "http://127.0.0.1:8101", "inventory": "http://127.0.0.1:8102"}
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,12 @@ def _user(username: str, *, admin: bool) -> tuple[User, str | None]:
 
 
 @transaction.atomic
-def load_demo(*, template: ChecklistTemplate) -> list[DemoLogin]:
-    """Create what is missing; returns the logins created now (existing users keep theirs)."""
+def load_demo(
+    *, template: ChecklistTemplate, staging: dict[str, str] | None = None
+) -> list[DemoLogin]:
+    """Create what is missing; returns the logins created now (existing users keep theirs).
+    ``staging`` maps a demo service's slug to its staging URL (default: DEFAULT_STAGING)."""
+    staging = {**DEFAULT_STAGING, **(staging or {})}
     teams = {
         "payments": Team.objects.get_or_create(slug="payments", defaults={"name": "Payments"})[0],
         "search": Team.objects.get_or_create(slug="search", defaults={"name": "Search"})[0],
@@ -71,7 +78,7 @@ def load_demo(*, template: ChecklistTemplate) -> list[DemoLogin]:
         if username == "lead":
             lead = user
     assert lead is not None
-    for slug, name, tier, url, ticks, description in DEMO_SERVICES:
+    for slug, name, tier, ticks, description in DEMO_SERVICES:
         if Service.objects.filter(slug=slug).exists():
             continue
         service = services.service_create(
@@ -83,7 +90,7 @@ def load_demo(*, template: ChecklistTemplate) -> list[DemoLogin]:
             lifecycle=Service.Lifecycle.STAGING,
             description=description,
             repository_url=f"https://git.example.com/payments/{slug}",
-            staging_base_url=url,
+            staging_base_url=staging[slug],
             actor=lead,
         )
         _tick_some(service, lead, ticks)

@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from portal.actors import SYSTEM_ACTOR_NAME
-from portal.models import AuditEvent, ItemState, Service, TemplateSection
+from portal.models import AuditEvent, ItemState, Membership, Service, Team, TemplateSection
 
 COMPLETE = (ItemState.State.DONE, ItemState.State.NOT_APPLICABLE)
 
@@ -339,3 +339,18 @@ def service_by_catalog_ref(ref: str) -> Service | None:
         .filter(catalog_ref=f"{kind}:{rest}")
         .first()
     )
+
+
+def home_team(user: object) -> Team | None:
+    """The team whose dashboard a user lands on after signing in: their first team by name
+    (leads before members); None for users of no team (reviewers, admins)."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return None
+    membership = (
+        Membership.objects.filter(user_id=pk)
+        .select_related("team")
+        .order_by("role", "team__name")  # "lead" sorts before "member"
+        .first()
+    )
+    return membership.team if membership else None

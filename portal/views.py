@@ -28,6 +28,11 @@ from portal.permissions import can_edit_service
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """Where sign-in lands (LOGIN_REDIRECT_URL): the user's team dashboard, or the portfolio
+    for users of no team."""
+    team = selectors.home_team(request.user)
+    if team is not None:
+        return redirect("dashboards:team", team.slug)
     return redirect("dashboards:portfolio")
 
 

@@ -1,9 +1,12 @@
 """`make run`: the portal with demo data on embedded defaults.
 
 Migrates the SQLite database, imports the default checklist template, loads demo data, then
-starts the web server, a Celery worker and Celery beat, and prints the URL and demo logins.
-The broker is Redis when one answers (CELERY_BROKER_URL or 127.0.0.1:6379), otherwise
-Celery's filesystem transport, so no server is ever required. Ctrl-C stops everything.
+starts the web server, a Celery worker and Celery beat, two reference services as the demo
+services' staging, and — when Debian's prometheus and prometheus-alertmanager are installed —
+Prometheus and Alertmanager wired to the portal's webhook for the alert drill. Prints the URL
+and demo logins. The broker is Redis when one answers (CELERY_BROKER_URL or 127.0.0.1:6379),
+otherwise Celery's filesystem transport under var/broker, so no server is ever required.
+Ctrl-C stops everything and exits 0.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,8 +28,14 @@ VAR = Path(os.environ.get("PREFLIGHT_VAR_DIR", ROOT / "var"))
 PY = sys.executable
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "8000")
-# The demo services' staging URLs (portal/demo.py) point at these.
-REF_HEALTHY_PORT, REF_FLAWED_PORT = "8101", "8102"
+# The demo services' staging URLs (load_demo) point at these; a var directory keeps the
+# ports of its first run.
+REF_HEALTHY_PORT = os.environ.setdefault("REF_HEALTHY_PORT", "8101")
+REF_FLAWED_PORT = os.environ.setdefault("REF_FLAWED_PORT", "8102")
+PROMETHEUS_PORT = os.environ.get("PROMETHEUS_PORT", "9090")
+ALERTMANAGER_PORT = os.environ.get("ALERTMANAGER_PORT", "9093")
+PROMETHEUS = shutil.which("prometheus")
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 FLAWED = "cors_wildcard,no_rate_limit,offset_pagination"
 
 
@@ -84,8 +95,133 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+def monitoring_config(env: dict[str, str], token: str) -> Path:
+    """Prometheus scrapes both reference services (label ``service`` = the demo service's
+    slug, which the alert drill's default matcher asks for); a rule on their 5xx rate fires;
+    Alertmanager posts to the portal's webhook with the token. Short intervals so the drill
+    sees the alert in seconds, as in tests/e2e/test_alert_drill.py."""
+    folder = VAR / "monitoring"
+    folder.mkdir(parents=True, exist_ok=True)
+    token_file = folder / "webhook-token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    (folder / "alertmanager.yml").write_text(
+        f"""route:
+  receiver: preflight
+  group_by: [alertname, service]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: preflight
+    webhook_configs:
+      - url: {env["PREFLIGHT_BASE_URL"]}/hooks/alertmanager
+        send_resolved: true
+        http_config:
+          authorization: {{type: Bearer, credentials_file: {token_file}}}
+"""
+    )
+    (folder / "rules.yml").write_text(
+        """groups:
+  - name: preflight-demo
+    interval: 1s
+    rules:
+      - alert: HighErrorRate
+        expr: sum by (service) (rate(http_requests_total{status="500"}[5s])) > 0
+        labels: {severity: page}
+        annotations: {summary: "5xx from {{ $labels.service }}"}
+"""
+    )
+    (folder / "prometheus.yml").write_text(
+        f"""global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+rule_files: [{folder / "rules.yml"}]
+alerting:
+  alertmanagers: [{{static_configs: [{{targets: ["127.0.0.1:{ALERTMANAGER_PORT}"]}}]}}]
+scrape_configs:
+  - job_name: reference
+    static_configs:
+      - {{targets: ["127.0.0.1:{REF_HEALTHY_PORT}"], labels: {{service: orders}}}}
+      - {{targets: ["127.0.0.1:{REF_FLAWED_PORT}"], labels: {{service: inventory}}}}
+"""
+    )
+    return folder
+
+
+def own_the_terminal() -> Callable[[], None]:
+    """Make this script the terminal's foreground process group; returns the undo.
+
+    Under `make run`, make shares the terminal's process group, so Ctrl-C reaches make too,
+    and make then dies of SIGINT (exit 130) whatever this script returns. With its own
+    foreground group, Ctrl-C reaches this script alone: it stops its children and exits 0,
+    and so does make. Nothing to do without a terminal (or when not in the foreground)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        return lambda: None
+    try:
+        before = os.tcgetpgrp(fd)
+        if before != os.getpgrp():
+            os.close(fd)
+            return lambda: None
+        os.setpgid(0, 0)
+        # A background group that sets the foreground group gets SIGTTOU: ignore it meanwhile.
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        os.tcsetpgrp(fd, os.getpgrp())
+        signal.signal(signal.SIGTTOU, previous)
+    except OSError:
+        os.close(fd)
+        return lambda: None
+
+    def give_back() -> None:
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(fd, before)
+        except OSError:
+            pass
+        finally:
+            signal.signal(signal.SIGTTOU, previous)
+            os.close(fd)
+
+    return give_back
+
+
 def main() -> int:
+    give_back = own_the_terminal()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    optional: set[str] = set()
+
+    def stop(*_: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def on_term(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return serve(procs, optional)
+    except KeyboardInterrupt:
+        print("\nStopping…")
+        return 0
+    finally:
+        stop()
+        give_back()
+
+
+def serve(procs: dict[str, subprocess.Popen[bytes]], optional: set[str]) -> int:
     env = dev_env()
+    monitored = bool(PROMETHEUS and ALERTMANAGER)
+    if monitored and not env.get("PREFLIGHT_ALERTMANAGER_TOKEN"):
+        # Only with Alertmanager running: without the token the alert drill skips, saying so.
+        env["PREFLIGHT_ALERTMANAGER_TOKEN"] = secrets.token_urlsafe(24)
     manage(env, "migrate", "--verbosity", "0")
     manage(env, "import_template")
     manage(env, "load_demo")
@@ -94,14 +230,16 @@ def main() -> int:
     manage(env, "audit_checkpoint", "--quiet")
     logs = VAR / "logs"
     logs.mkdir(exist_ok=True)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(name: str, argv: list[str], child_env: dict[str, str] | None = None) -> None:
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        procs[name] = subprocess.Popen(argv, cwd=ROOT, env=child_env or env, stdout=log, stderr=log)
+        # Own process groups: Ctrl-C reaches this script, which stops the children in turn.
+        procs[name] = subprocess.Popen(
+            argv, cwd=ROOT, env=child_env or env, stdout=log, stderr=log, process_group=0
+        )
 
     # Two reference services for the demo services' staging: one healthy, one with flaws.
-    ref_env = dict(env)
+    ref_env = {**env, "REF_LOGIN_LIMIT": env.get("REF_LOGIN_LIMIT", "40")}
     if env["CELERY_BROKER_URL"].startswith("redis"):
         ref_env["REDIS_URL"] = env["CELERY_BROKER_URL"]
     reference = [PY, "-m", "examples.reference_service", "--host", "127.0.0.1"]
@@ -111,45 +249,66 @@ def main() -> int:
     celery = [PY, "-m", "celery", "-A", "app"]
     start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
     start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", str(VAR / "beat")])
-
-    def stop(*_: object) -> None:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    def on_term(*_: object) -> None:
-        stop()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
+    if monitored:
+        assert PROMETHEUS and ALERTMANAGER
+        folder = monitoring_config(env, env["PREFLIGHT_ALERTMANAGER_TOKEN"])
+        start(
+            "alertmanager",
+            [
+                ALERTMANAGER,
+                f"--config.file={folder / 'alertmanager.yml'}",
+                f"--storage.path={folder / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+        )
+        start(
+            "prometheus",
+            [
+                PROMETHEUS,
+                f"--config.file={folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={folder / 'prometheus-data'}",
+                "--storage.tsdb.retention.time=1d",
+                f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}",
+                "--rules.alert.resend-delay=1s",
+                "--log.level=warn",
+            ],
+        )
+        optional.update({"alertmanager", "prometheus"})
     logins = VAR / "demo-logins.txt"
     print()
     print(f"Preflight is up: http://{HOST}:{PORT}/   (broker: {env['CELERY_BROKER_URL']})")
-    print(f"Logs: {logs}/{{web,worker,beat,ref-healthy,ref-flawed}}.log")
+    print(f"Logs: {logs}/{{{','.join(procs)}}}.log")
     print(
         f"Reference services: healthy http://127.0.0.1:{REF_HEALTHY_PORT} (orders), "
         f"flawed http://127.0.0.1:{REF_FLAWED_PORT} (inventory: {FLAWED})"
     )
+    if monitored:
+        print(
+            f"Prometheus http://127.0.0.1:{PROMETHEUS_PORT}, Alertmanager "
+            f"http://127.0.0.1:{ALERTMANAGER_PORT}, posting to /hooks/alertmanager"
+        )
+    else:
+        print(
+            "Prometheus/Alertmanager not installed (Debian: prometheus, prometheus-alertmanager): "
+            "the alert drill skips, naming PREFLIGHT_ALERTMANAGER_TOKEN."
+        )
     if logins.exists():
         print("Demo logins (username, password, role):")
         print(logins.read_text().rstrip())
-    print("Ctrl-C stops the portal.")
-    try:
-        while True:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
-                    stop()
-                    return 1
-            time.sleep(1)
-    except KeyboardInterrupt:
-        stop()
-    return 0
+    print("A tour of the demo: README.md. Ctrl-C stops the portal.")
+    while True:
+        for name, proc in list(procs.items()):
+            if proc.poll() is None:
+                continue
+            if name in optional:
+                print(f"{name} exited with {proc.returncode} (see {logs}/{name}.log); going on")
+                procs.pop(name)
+                continue
+            print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
+            return 1
+        time.sleep(1)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import Client
 
 from checks.models import ValidationRun
+from tests.conftest import PASSWORD
 from tests.dashboards.conftest import make_run, set_states
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +27,21 @@ def client_in(lead) -> Client:
     return client
 
 
-def test_home_is_the_portfolio_dashboard(client_in) -> None:
+def test_home_is_the_team_dashboard_of_a_member_and_the_portfolio_otherwise(
+    client_in, reviewer
+) -> None:
     response = client_in.get("/")
     assert response.status_code == 302
-    assert response["Location"] == "/dashboards/"
+    assert response["Location"] == "/dashboards/teams/payments/"
+    client = Client()
+    client.force_login(reviewer)  # of no team
+    assert client.get("/")["Location"] == "/dashboards/"
+
+
+def test_signing_in_lands_on_the_team_dashboard(lead) -> None:
+    response = Client().post("/login/", {"username": "lead", "password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == "/dashboards/teams/payments/"
+    assert response.status_code == 200
 
 
 def test_pages_carry_figures_as_json_and_no_inline_script(client_in, service) -> None:

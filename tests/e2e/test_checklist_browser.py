@@ -15,7 +15,8 @@ def sign_in(page, live_server, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/services/")
+    # Sign-in lands on the user's team dashboard (the portfolio for users of no team).
+    page.wait_for_url(f"{live_server.url}/dashboards/**")
 
 
 def test_a_lead_ticks_an_item_and_the_section_progress_moves_without_reload(

@@ -40,13 +40,14 @@ def test_a_person_signs_in_and_lands_in_the_mapped_team_with_the_mapped_role(sso
     client = Client()
     done = sign_in(client, "alice")
     assert done.response.status_code == 302, done.response.content[:500]
-    assert done.response["Location"] == "/services/"
+    assert done.response["Location"] == "/"
     user = User.objects.get(username="alice")
     assert Identity.objects.get(user=user).issuer == sso.issuer
     assert user.email == "alice@example.com" and user.first_name == "Alice"
     assert not user.has_usable_password()
     assert teams_of("alice") == {("payments", "lead")}
     assert is_reviewer(user)
+    assert client.get("/")["Location"] == "/dashboards/teams/payments/"  # the team's dashboard
     assert client.get("/services/").status_code == 200
     event = AuditEvent.objects.get(action=AuditEvent.Action.ACCESS_CHANGED)
     assert event.actor == user
