@@ -80,6 +80,15 @@ class ValidationRun(models.Model):
         return f"run #{self.pk} of {self.service} ({self.status})"
 
     @property
+    def trigger_label(self) -> str:
+        """Who or what started the run, in words: "Started by lead", "Schedule", "API"."""
+        who = self.triggered_by.get_username() if self.triggered_by_id else ""
+        if self.trigger == self.Trigger.MANUAL and who:
+            return f"Started by {who}"
+        label = str(self.get_trigger_display())
+        return f"{label} by {who}" if who else label
+
+    @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
 
