@@ -65,3 +65,23 @@ def test_demo_profiles_exercise_the_drills(template, settings, tmp_path, monkeyp
         assert data["load"]["target_rps"] > 0
         assert "hooks_token" in profile.secret_names
         assert "demo-ref_drill_token-value" not in profile.toml  # a secret, never in the TOML
+
+
+def test_orders_is_ready_for_the_tour_but_for_what_the_demo_cannot_check(
+    template, settings, tmp_path
+) -> None:
+    from portal.demo import DEMO_CANNOT_RUN, TOUR_TICKS
+
+    settings.VAR_DIR = tmp_path
+    call_command("load_demo")
+    open_blocking = {
+        s.item_key: s.item.verify_keys
+        for s in ItemState.objects.filter(service__slug="orders", item__blocking=True)
+        .exclude(state="done")
+        .select_related("item")
+    }
+    for key in TOUR_TICKS:
+        assert open_blocking.pop(key) is not None  # the tour ticks these by hand
+    assert open_blocking, "items only TLS, MongoDB or a repository could verify stay open"
+    for key, verify_keys in open_blocking.items():
+        assert any(k.startswith(DEMO_CANNOT_RUN) for k in verify_keys), key
