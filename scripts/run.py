@@ -206,6 +206,9 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (as a background
+    # job of a shell without job control is).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return serve(procs, optional)
     except KeyboardInterrupt:
