@@ -82,7 +82,7 @@ class ValidationRun(models.Model):
     @property
     def trigger_label(self) -> str:
         """Who or what started the run, in words: "Started by lead", "Schedule", "API"."""
-        who = self.triggered_by.get_username() if self.triggered_by_id else ""
+        who = self.triggered_by.get_username() if self.triggered_by is not None else ""
         if self.trigger == self.Trigger.MANUAL and who:
             return f"Started by {who}"
         label = str(self.get_trigger_display())

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -34,16 +34,83 @@ READINESS_SCALE = [[0.0, "#c53030"], [0.5, "#ecc94b"], [1.0, "#1f8f4e"]]
 FLIP_TARGET_S = 5.0
 
 
+AXES = ("xaxis", "yaxis", "yaxis2")
+TITLE_STANDOFF = 12  # px between an axis title and its tick labels
+NO_DATA = "No data yet"
+DAY_MS = 86_400_000
+
+
 def _layout(height: int = 320, **extra: Any) -> dict[str, Any]:
+    """The common layout. Every axis gets ``automargin`` (plotly grows the margin to fit
+    its tick labels and title, so titles never sit on the tick labels) and its title a
+    standoff; a figure with a right-hand axis gets room for it."""
     # "none" keeps plotly's default theme (7 kB per figure) out of every page.
-    return {
+    layout: dict[str, Any] = {
         "template": "none",
         "height": height,
         "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
         "font": {"family": "system-ui, sans-serif", "size": 12},
-        "legend": {"orientation": "h", "y": -0.2},
+        "legend": {"orientation": "h", "y": -0.25, "yanchor": "top"},
         **extra,
     }
+    for name in AXES:
+        if name not in layout and name != "yaxis2":
+            layout[name] = {}
+        axis = layout.get(name)
+        if axis is None:
+            continue
+        layout[name] = axis = {"automargin": True, **axis}
+        if isinstance(axis.get("title"), dict):
+            axis["title"] = {"standoff": TITLE_STANDOFF, **axis["title"]}
+    if "yaxis2" in layout:
+        layout["margin"] = {**layout["margin"], "r": max(layout["margin"].get("r", 0), 70)}
+    return layout
+
+
+def count_axis(top: float, **extra: Any) -> dict[str, Any]:
+    """An axis of counts (services, checks): whole-number ticks only, from 0, at a step that
+    keeps about five ticks (1, 2, 5, 10, 20, 50…), and a range that shows at least 0-1."""
+    top = max(float(top or 0), 1.0)
+    step = 1
+    while top / step > 6:
+        # 1, 2, 5, 10, 20, 50, ...
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    return {
+        "tickmode": "linear",
+        "tick0": 0,
+        "dtick": step,
+        "tickformat": "d",
+        "rangemode": "tozero",
+        "range": [0, top * 1.05],
+        **extra,
+    }
+
+
+def _time_axis(values: list[Any], *, by_day: bool = False, **extra: Any) -> dict[str, Any]:
+    """A time axis that never spans less than a day (by day) or an hour: one point, or
+    several within a millisecond, would otherwise get an axis of sub-millisecond ticks."""
+    stamps = sorted(_parse(v) for v in values if v is not None)
+    axis: dict[str, Any] = {"type": "date", **extra}
+    if not stamps:
+        return axis
+    least = timedelta(days=1) if by_day else timedelta(hours=1)
+    span = stamps[-1] - stamps[0]
+    if span < least:
+        middle = stamps[0] + span / 2
+        axis["range"] = [_iso(middle - least), _iso(middle + least)]
+    if by_day:
+        axis["tickformat"] = "%b %-d"
+        if span <= timedelta(days=14):
+            axis["dtick"] = DAY_MS  # one tick a day, never two labels for the same day
+    return axis
+
+
+def _parse(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    return datetime.fromisoformat(str(value))
 
 
 def _iso(value: Any) -> Any:
@@ -54,14 +121,20 @@ def _json(fig: go.Figure) -> dict[str, Any]:
     return fig.to_plotly_json()
 
 
-def _empty(message: str) -> dict[str, Any]:
+def _empty(detail: str) -> dict[str, Any]:
+    """No axes at all, and words saying why: "No data yet: no load test has run"."""
     layout = _layout(
         140,
         xaxis={"visible": False},
         yaxis={"visible": False},
-        annotations=[{"text": message, "showarrow": False, "font": {"size": 14}}],
+        annotations=[{"text": f"{NO_DATA}: {detail}", "showarrow": False, "font": {"size": 14}}],
     )
     return _json(go.Figure(layout=layout))
+
+
+def _stack_top(*columns: list[Any]) -> float:
+    """The highest stacked bar: the largest sum across columns, position by position."""
+    return max((sum(v or 0 for v in values) for values in zip(*columns, strict=True)), default=0)
 
 
 # --- portfolio ----------------------------------------------------------------------------
@@ -70,7 +143,7 @@ def _empty(message: str) -> dict[str, Any]:
 def readiness_heatmap(table: Table, *, y: str = "team_name") -> dict[str, Any]:
     """Rows x sections coloured by % complete; each cell carries the URL it opens."""
     if not table.rows:
-        return _empty("No services yet")
+        return _empty("no services")
     rows = list(dict.fromkeys(table.column(y)))
     sections: dict[str, str] = {}
     for key, title in zip(table.column("section"), table.column("section_title"), strict=True):
@@ -109,9 +182,10 @@ def readiness_heatmap(table: Table, *, y: str = "team_name") -> dict[str, Any]:
 
 def services_by_state(table: Table) -> dict[str, Any]:
     if not table.rows:
-        return _empty("No services yet")
+        return _empty("no services")
     teams = list(dict.fromkeys(table.column("team_name")))
     counts = {(r["team_name"], r["state"]): r["services"] for r in table.records()}
+    per_team = {t: sum(counts.get((t, state), 0) for state in STATES) for t in teams}
     traces = [
         go.Bar(
             name=label,
@@ -121,14 +195,20 @@ def services_by_state(table: Table) -> dict[str, Any]:
         )
         for state, label in STATES.items()
     ]
-    layout = _layout(340, barmode="stack", margin={"l": 40, "r": 20, "t": 10, "b": 110})
+    layout = _layout(
+        340,
+        barmode="stack",
+        margin={"l": 40, "r": 20, "t": 10, "b": 110},
+        yaxis=count_axis(max(per_team.values(), default=0), title={"text": "services"}),
+    )
     return _json(go.Figure(traces, layout=layout))
 
 
 def failing_checks(table: Table) -> dict[str, Any]:
     if not table.rows:
-        return _empty("No check fails anywhere")
+        return _empty("no check fails anywhere")
     keys = table.column("key")[::-1]
+    top = _stack_top(table.column("failing_services"), table.column("erroring_services"))
     fig = go.Figure(
         [
             go.Bar(
@@ -150,12 +230,15 @@ def failing_checks(table: Table) -> dict[str, Any]:
             max(220, 24 * len(keys) + 80),
             barmode="stack",
             margin={"l": 190, "r": 20, "t": 10, "b": 40},
+            xaxis=count_axis(top, title={"text": "services"}),
         ),
     )
     return _json(fig)
 
 
 def drills_overdue(table: Table) -> dict[str, Any]:
+    if not table.rows:
+        return _empty("no drill check is registered")
     keys = table.column("key")
     fig = go.Figure(
         [
@@ -172,7 +255,14 @@ def drills_overdue(table: Table) -> dict[str, Any]:
                 marker={"color": "#1f8f4e"},
             ),
         ],
-        layout=_layout(280, barmode="stack"),
+        layout=_layout(
+            280,
+            barmode="stack",
+            yaxis=count_axis(
+                _stack_top(table.column("overdue_services"), table.column("passing_services")),
+                title={"text": "services"},
+            ),
+        ),
     )
     return _json(fig)
 
@@ -182,7 +272,7 @@ def drills_overdue(table: Table) -> dict[str, Any]:
 
 def team_services(table: Table) -> dict[str, Any]:
     if not table.rows:
-        return _empty("This team has no services")
+        return _empty("this team has no services")
     names = table.column("service")
     fig = go.Figure(
         [
@@ -211,12 +301,13 @@ def team_services(table: Table) -> dict[str, Any]:
             320,
             barmode="group",
             yaxis={"range": [0, 100], "title": {"text": "%"}},
-            yaxis2={
-                "overlaying": "y",
-                "side": "right",
-                "title": {"text": "failing checks"},
-                "rangemode": "tozero",
-            },
+            yaxis2=count_axis(
+                max(table.column("failing_checks"), default=0),
+                overlaying="y",
+                side="right",
+                title={"text": "failing checks"},
+                showgrid=False,
+            ),
         ),
     )
     return _json(fig)
@@ -226,30 +317,39 @@ def team_services(table: Table) -> dict[str, Any]:
 
 
 def readiness_history(table: Table) -> dict[str, Any]:
+    if not table.rows:
+        return _empty("no checklist change recorded")
     days = [_iso(d) for d in table.column("day")]
+    mode = "lines+markers" if len(days) < 3 else "lines"
     fig = go.Figure(
         [
             go.Scatter(
                 name="blocking items done %",
                 x=days,
                 y=table.column("blocking_pct"),
+                mode=mode,
                 line={"shape": "hv", "color": "#2b6cb0"},
             ),
             go.Scatter(
                 name="all items done %",
                 x=days,
                 y=table.column("pct"),
+                mode=mode,
                 line={"shape": "hv", "color": "#1f8f4e"},
             ),
         ],
-        layout=_layout(280, yaxis={"range": [0, 105], "title": {"text": "%"}}),
+        layout=_layout(
+            280,
+            xaxis=_time_axis(days, by_day=True),
+            yaxis={"range": [0, 105], "title": {"text": "% done"}},
+        ),
     )
     return _json(fig)
 
 
 def check_timeline(table: Table) -> dict[str, Any]:
     if not table.rows:
-        return _empty("No runs yet")
+        return _empty("no validation run yet")
     runs = list(dict.fromkeys(table.column("run")))
     keys = sorted(set(table.column("key")))
     col = {run: i for i, run in enumerate(runs)}
@@ -285,7 +385,7 @@ def check_timeline(table: Table) -> dict[str, Any]:
 
 def load_history(table: Table) -> dict[str, Any]:
     if not table.rows:
-        return _empty("No load test yet")
+        return _empty("no load test has run")
     at = [_iso(v) for v in table.column("at")]
     lines = [
         go.Scatter(name=f"{p} ms", x=at, y=table.column(f"{p}_ms"), mode="lines+markers")
@@ -311,12 +411,14 @@ def load_history(table: Table) -> dict[str, Any]:
     ]
     layout = _layout(
         300,
+        xaxis=_time_axis(at),
         yaxis={"title": {"text": "latency ms"}, "rangemode": "tozero"},
         yaxis2={
             "title": {"text": "requests/s"},
             "overlaying": "y",
             "side": "right",
             "rangemode": "tozero",
+            "showgrid": False,
         },
     )
     return _json(go.Figure([*lines, *rates], layout=layout))
@@ -324,7 +426,7 @@ def load_history(table: Table) -> dict[str, Any]:
 
 def drill_history(table: Table) -> dict[str, Any]:
     if not table.rows:
-        return _empty("No drill yet")
+        return _empty("no drill has run")
     series = [
         ("chaos.db_readiness", "flip_s", "readiness flip s", "y"),
         ("chaos.db_readiness", "recovery_s", "recovery s", "y"),
@@ -346,12 +448,15 @@ def drill_history(table: Table) -> dict[str, Any]:
         )
     layout = _layout(
         300,
+        xaxis=_time_axis([_iso(r["at"]) for r in records]),
         yaxis={"title": {"text": "seconds"}, "rangemode": "tozero"},
         yaxis2={
             "title": {"text": "canary share"},
             "overlaying": "y",
             "side": "right",
             "range": [0, 1],
+            "tickformat": ".0%",
+            "showgrid": False,
         },
         shapes=[
             {

@@ -42,7 +42,8 @@ def test_portfolio_and_service_dashboards_draw_their_charts(
     problems = _watch_console(page)
     sign_in(page, live_server, "lead")
     page.goto(f"{live_server.url}/")
-    assert page.url == f"{live_server.url}/dashboards/"
+    assert page.url == f"{live_server.url}/dashboards/teams/payments/"  # the lead's team
+    page.goto(f"{live_server.url}/dashboards/")
     for chart in ("heatmap", "states", "failing_checks", "drills_overdue"):
         page.wait_for_selector(f"#chart-{chart} .main-svg", timeout=15_000)
     # plotly.js came from our own static files (nothing else is reachable here anyway).
