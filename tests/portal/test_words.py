@@ -46,3 +46,13 @@ def test_the_service_page_shows_the_state_as_words(client, service, lead) -> Non
     assert "In progress" in page and "Inprogress" not in page
     listing = client.get("/services/").content.decode()
     assert "In progress" in listing and "Inprogress" not in listing
+
+
+def test_dashboard_tables_head_their_columns_with_words() -> None:
+    from django.template.loader import render_to_string
+
+    from dashboards.tables import Table
+
+    table = Table("alerts", "Recent alerts", ["starts_at", "status"], [("2026-12-03", "firing")])
+    html = render_to_string("dashboards/inc/table.html", {"table": table})
+    assert '<th title="starts_at">Starts at</th>' in html
