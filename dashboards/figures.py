@@ -405,21 +405,29 @@ def load_history(table: Table) -> dict[str, Any]:
             x=at,
             y=table.column("target_rps"),
             yaxis="y2",
-            mode="lines",
+            # One load test has no line to draw: mark the target at its point.
+            mode="lines" if len(at) > 1 else "markers",
+            marker={"symbol": "line-ew-open", "size": 16, "color": "#718096"},
             line={"dash": "dash", "color": "#718096"},
         ),
     ]
+    top_rps = max(
+        (v for v in [*table.column("rps"), *table.column("target_rps")] if v is not None),
+        default=0,
+    )
     layout = _layout(
         300,
         xaxis=_time_axis(at),
         yaxis={"title": {"text": "latency ms"}, "rangemode": "tozero"},
-        yaxis2={
-            "title": {"text": "requests/s"},
-            "overlaying": "y",
-            "side": "right",
-            "rangemode": "tozero",
-            "showgrid": False,
-        },
+        # Its own ticks (plotly would otherwise align them to the left axis' grid: 5.75,
+        # 11.49, ...) and a range that holds both the achieved and the target rate.
+        yaxis2=count_axis(
+            top_rps * 1.1,
+            title={"text": "requests/s"},
+            overlaying="y",
+            side="right",
+            showgrid=False,
+        ),
     )
     return _json(go.Figure([*lines, *rates], layout=layout))
 
@@ -455,6 +463,9 @@ def drill_history(table: Table) -> dict[str, Any]:
             "overlaying": "y",
             "side": "right",
             "range": [0, 1],
+            "tickmode": "linear",
+            "tick0": 0,
+            "dtick": 0.25,
             "tickformat": ".0%",
             "showgrid": False,
         },

@@ -161,3 +161,17 @@ def test_an_empty_table_says_no_data_yet_instead_of_drawing_empty_axes(draw, col
     assert fig["layout"]["xaxis"]["visible"] is False
     assert fig["layout"]["yaxis"]["visible"] is False
     assert any(text.startswith("No data yet") for text in annotation_texts(fig))
+
+
+def test_the_rate_axis_holds_the_target_and_has_its_own_whole_ticks() -> None:
+    table = Table(
+        "load",
+        "",
+        ["run", "at", "status", "p50_ms", "p95_ms", "p99_ms", "rps", "target_rps"],
+        [(1, T0, "pass", 9.0, 19.0, 21.0, 23.9, 20)],
+    )
+    fig = figures.load_history(table)
+    yaxis2 = fig["layout"]["yaxis2"]
+    assert yaxis2["range"][1] >= 23.9 and all(v == int(v) for v in ticks(yaxis2))
+    target = next(t for t in fig["data"] if t["name"] == "target rps")
+    assert "markers" in target["mode"]  # one point: a mark, not an invisible line
