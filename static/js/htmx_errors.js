@@ -1,12 +1,22 @@
 // Answers to htmx requests that cannot be swapped where they were aimed stay on the page:
 // a refusal (core.errors.refused, HX-Trigger "preflight:refused") or a server/network error
-// shows its message in #htmx-notice; the page and what was typed are kept.
+// shows its message in #htmx-notice (made at the top of <main>); the page and what was typed
+// are kept.
 (function () {
   "use strict";
 
   function notice(text) {
+    // Made when first needed: an empty alert would sit in every page otherwise.
     var box = document.getElementById("htmx-notice");
-    if (!box) return;
+    if (!box) {
+      var main = document.querySelector("main");
+      if (!main) return;
+      box = document.createElement("p");
+      box.id = "htmx-notice";
+      box.className = "msg error";
+      box.setAttribute("role", "alert");
+      main.insertBefore(box, main.firstChild);
+    }
     box.textContent = text;
     box.hidden = false;
     box.scrollIntoView({ block: "nearest" });

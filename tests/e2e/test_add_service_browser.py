@@ -18,6 +18,7 @@ def test_a_lead_adds_a_service_from_its_staging_url_and_validates_it(
 ) -> None:
     with run_real_service("oauth_app") as app:
         sign_in(page, live_server, "lead")
+        page.goto(f"{live_server.url}/services/")
         page.click("#add-service")
         page.fill("input[name=name]", "Items API")
         page.fill("input[name=slug]", "items-api")
