@@ -50,9 +50,12 @@ def _layout(height: int = 320, **extra: Any) -> dict[str, Any]:
         "height": height,
         "margin": {"l": 60, "r": 20, "t": 10, "b": 40},
         "font": {"family": "system-ui, sans-serif", "size": 12},
-        "legend": {"orientation": "h", "y": -0.25, "yanchor": "top"},
+        # Above the plot: below it, the legend would sit on rotated tick labels.
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         **extra,
     }
+    if layout.get("showlegend", True):
+        layout["margin"] = {**layout["margin"], "t": max(layout["margin"].get("t", 0), 40)}
     for name in AXES:
         if name not in layout and name != "yaxis2":
             layout[name] = {}
@@ -125,6 +128,7 @@ def _empty(detail: str) -> dict[str, Any]:
     """No axes at all, and words saying why: "No data yet: no load test has run"."""
     layout = _layout(
         140,
+        showlegend=False,
         xaxis={"visible": False},
         yaxis={"visible": False},
         annotations=[{"text": f"{NO_DATA}: {detail}", "showarrow": False, "font": {"size": 14}}],
@@ -173,6 +177,7 @@ def readiness_heatmap(table: Table, *, y: str = "team_name") -> dict[str, Any]:
         ),
         layout=_layout(
             max(260, 22 * len(rows) + 90),
+            showlegend=False,
             margin={"l": 140, "r": 20, "t": 10, "b": 90},
             yaxis={"autorange": "reversed"},
         ),
@@ -376,6 +381,7 @@ def check_timeline(table: Table) -> dict[str, Any]:
         ),
         layout=_layout(
             max(240, 18 * len(keys) + 80),
+            showlegend=False,
             margin={"l": 190, "r": 20, "t": 10, "b": 60},
             xaxis={"type": "category"},
         ),

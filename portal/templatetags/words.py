@@ -21,5 +21,12 @@ WORDS = {
 
 @register.filter
 def words(value: object) -> str:
+    """Check keys (``load.target_rps``) stay as they are: they are names, not labels.
+    ``last_pass:load.target_rps`` → "last pass: load.target_rps"."""
     text = "" if value is None else str(value)
+    if ":" in text:
+        head, tail = text.split(":", 1)
+        return f"{words(head)}: {tail}"
+    if "." in text:
+        return text
     return WORDS.get(text, text.replace("_", " "))

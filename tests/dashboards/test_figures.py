@@ -175,3 +175,19 @@ def test_the_rate_axis_holds_the_target_and_has_its_own_whole_ticks() -> None:
     assert yaxis2["range"][1] >= 23.9 and all(v == int(v) for v in ticks(yaxis2))
     target = next(t for t in fig["data"] if t["name"] == "target rps")
     assert "markers" in target["mode"]  # one point: a mark, not an invisible line
+
+
+def test_legends_sit_above_the_plot_never_on_the_tick_labels() -> None:
+    overdue = Table(
+        "d",
+        "",
+        ["key", "overdue_services", "passing_services"],
+        [("load.target_rps", 1, 1), ("chaos.db_readiness", 0, 2)],
+    )
+    layout = figures.drills_overdue(overdue)["layout"]
+    assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"
+    assert layout["margin"]["t"] >= 40
+    heatmap = Table(
+        "heatmap", "", ["team_name", "section", "section_title", "pct"], [("P", "s", "S", 50)]
+    )
+    assert figures.readiness_heatmap(heatmap)["layout"]["showlegend"] is False
