@@ -17,6 +17,17 @@ from checks.services import discoveries
 from checks.services.profiles import SECRET_FIELDS
 from portal.models import ChecklistTemplate, Service, Team
 
+# The secrets as a person names them (the "Remove stored secrets" checkboxes).
+SECRET_LABELS = {
+    "password": "Probe password",
+    "otp_secret": "OTP secret",
+    "repo_token": "Repository token",
+    "mongo_uri": "MongoDB URI",
+    "hooks_token": "Drill hooks token",
+    "auth_token": "Static token or API key",
+    "client_secret": "OAuth2 client secret",
+}
+
 
 class RunForm(forms.Form):
     steps = forms.MultipleChoiceField(
@@ -60,7 +71,7 @@ class ProfileForm(forms.Form):
     )
     clear = forms.MultipleChoiceField(
         required=False,
-        choices=[(name, name) for name in SECRET_FIELDS],
+        choices=[(name, SECRET_LABELS.get(name, name)) for name in SECRET_FIELDS],
         widget=forms.CheckboxSelectMultiple,
         label="Remove stored secrets",
     )
