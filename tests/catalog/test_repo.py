@@ -687,3 +687,41 @@ def test_portal_stores_the_repo_token_encrypted(service, lead) -> None:  # type:
             service=service, toml=toml + 'token = "x"\n', new_secrets={}, clear=[], actor=lead
         )
     assert caught.value.field == "repo.token"
+
+
+def test_labels_mode_tests_and_short_ids_are_dismissed_real_passwords_are_not(
+    tmp_path: Path,
+) -> None:
+    # The false alarms Preflight's own repository raised: form labels and hints keyed by a
+    # secret's name, a template comparing a mode, a short hex id in a docstring.
+    noise = (
+        'SECRET_LABELS = {\n    "password": "Probe password",\n'
+        '    "client_secret": "OAuth2 client secret",\n}\n'
+        'HINTS = {"repo.no_secrets": "Remove each credential the evidence points at, rotate it"}\n'
+        '_FILTERS = {"detect_secrets.filters.regex.should_exclude_secret": "secrets"}\n'
+        '"""Alembic\'s ``revision = "ae1027a6acf"`` looks like hex."""\n'
+    )
+    template = (
+        '{% if local_passwords != "off" %}\n{% if local_passwords == "all" %}x{% endif %}\n'
+        "{% endif %}\n"
+    )
+    leaks = 'DB_PASSWORD = "Xk9mq2Lr8vTq"\nif password == "Summer2024!":\n    pass\n'
+    root = make_repo(
+        tmp_path / "labels",
+        files={"app/labels.py": noise, "app/templates/login.html": template},
+    )
+    lines, keys = f'url = "{root.as_uri()}"', ["repo.no_secrets"]
+    outcome = run_repo(lines, keys=keys)["repo.no_secrets"]
+    assert outcome.status == Status.PASS, outcome.evidence
+    assert outcome.evidence["dismissed"] == {
+        "words, not a credential": 3,
+        "placeholder": 1,
+        "too short for a key": 1,
+        "compared with a word": 2,
+    }
+    write_and_commit(root, {"app/settings.py": leaks}, "real passwords")
+    outcome = run_repo(lines, keys=keys)["repo.no_secrets"]
+    assert [(f["file"], f["line"]) for f in outcome.evidence["findings"]] == [
+        ("app/settings.py", 1),
+        ("app/settings.py", 2),
+    ]

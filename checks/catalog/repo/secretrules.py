@@ -97,6 +97,8 @@ _DEFAULT_VALUES = {
     *("username", "default", "none", "null", "nil", "todo", "tbd", "foo", "bar", "foobar"),
     *("qwerty", "123456", "12345678", "letmein", "dev", "local", "localhost", "mysql"),
     *("mongo", "redis", "rabbitmq", "minio", "minioadmin", "sa", "changeme", "s3cr3t"),
+    # the keyword's own name as the value: "should_exclude_secret": "secrets"
+    *("secrets", "tokens", "passwords", "credential", "credentials", "apikey", "api_key"),
 }
 _REPEATED = re.compile(r"^(.)\1{3,}$")
 _USERINFO = re.compile(r"://([^:/@\s'\"]+):([^@\s'\"]+)@")
@@ -124,6 +126,34 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 _REFERENCE_KEY = re.compile(
     r"""(?:_env|_var|_variable|_name|_file|_path)["']?\s*[:=]\s*["']([^"']*)["']""", re.IGNORECASE
 )
+
+
+# A label or a message: words and spaces ("Probe password", "Remove each credential, rotate").
+_PROSE = re.compile(r"^[A-Za-z][A-Za-z0-9'\u2019(),.:;!?/-]*(?: [A-Za-z0-9'\u2019(),.:;!?/-]+)+$")
+# `mode != "off"`: a keyword compared with a plain word (a mode or a choice).
+_COMPARED = re.compile(r"""(?:!==?|===?)\s*["']([a-z][a-z_-]*)["']""")
+_SHORT_HEX = 16
+
+
+def is_prose(value: str | None) -> bool:
+    """The keyword's value is words with spaces between them (two or more, letters first): a
+    label, a message or a hint, as people write them, not a credential."""
+    if value is None:
+        return False
+    text = value.strip().strip("'\"`")
+    return bool(_PROSE.match(text)) and sum(c.isalpha() for c in text) * 4 >= len(text) * 3
+
+
+def is_word_comparison(line: str, value: str | None) -> bool:
+    """The keyword is compared with a plain lowercase word (``local_passwords != "off"``), the
+    way code tests a mode; a credential test compares with something a guesser would not."""
+    return value is not None and any(m.group(1) == value for m in _COMPARED.finditer(line))
+
+
+def is_short_hex(secret_type: str, value: str | None) -> bool:
+    """A bare hex string under 16 digits (64 bits): an id or a short commit hash, too short
+    for a key."""
+    return secret_type == "Hex High Entropy String" and len((value or "").strip()) < _SHORT_HEX
 
 
 def is_reference(line: str, value: str | None) -> bool:

@@ -102,6 +102,12 @@ def _dismissal(
         return "placeholder"
     elif rules.is_reference(text, value):
         return "names a variable"
+    elif secret.type == "Secret Keyword" and rules.is_prose(value):
+        return "words, not a credential"
+    elif secret.type == "Secret Keyword" and rules.is_word_comparison(text, value):
+        return "compared with a word"
+    elif "migration_ids" not in include and rules.is_short_hex(secret.type, value):
+        return "too short for a key"
     if base is not None and base.verdict(source.rel, secret.secret_hash, secret.type) is False:
         return "audited in the baseline"
     return None
