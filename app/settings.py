@@ -57,6 +57,16 @@ PREFLIGHT_ALLOW_LOCAL_REPOS = envbool("PREFLIGHT_ALLOW_LOCAL_REPOS", "0" if PROD
 PREFLIGHT_RUN_DEADLINE_S = envint("PREFLIGHT_RUN_DEADLINE_S", "900")
 PREFLIGHT_DISPATCH_RETRY_S = envint("PREFLIGHT_DISPATCH_RETRY_S", "30")
 PREFLIGHT_DISPATCH_MAX_ATTEMPTS = envint("PREFLIGHT_DISPATCH_MAX_ATTEMPTS", "10")
+# A run's execution renews its lease (heartbeat) every quarter of this; a run whose lease
+# expired lost its worker and is sent again by the sweeper, up to this many executions.
+PREFLIGHT_RUN_LEASE_S = envint("PREFLIGHT_RUN_LEASE_S", "40")
+PREFLIGHT_RUN_MAX_EXECUTIONS = envint("PREFLIGHT_RUN_MAX_EXECUTIONS", "3")
+# How often beat sends the run and discovery sweepers (on their own queue, below).
+PREFLIGHT_SWEEP_INTERVAL_S = envint("PREFLIGHT_SWEEP_INTERVAL_S", "30")
+# At most this many runs at once against one staging host (host:port); 0: no cap.
+PREFLIGHT_RUNS_PER_HOST = envint("PREFLIGHT_RUNS_PER_HOST", "2")
+# Scheduled runs are spread over this many minutes after their cron time (by service).
+PREFLIGHT_SCHEDULE_SPREAD_MIN = envint("PREFLIGHT_SCHEDULE_SPREAD_MIN", "120")
 # "Add a service from its staging URL": a discovery running longer is failed by the sweeper;
 # a draft left unsaved this long expires and its probe secrets are dropped.
 PREFLIGHT_DISCOVERY_DEADLINE_S = envint("PREFLIGHT_DISCOVERY_DEADLINE_S", "300")
@@ -343,6 +353,17 @@ CELERY_TASK_DEFAULT_QUEUE = envstr(
     "CELERY_TASK_DEFAULT_QUEUE",
     f"preflight-test-{os.getpid()}" if PREFLIGHT_ENV == "test" else "celery",
 )
+# The sweepers have their own queue, so they never wait behind the runs they clear; every
+# worker consumes both (`--queues celery,celery-sweep`; README, "Scaling workers").
+CELERY_SWEEP_QUEUE = envstr("CELERY_SWEEP_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-sweep")
+CELERY_TASK_ROUTES = {
+    name: {"queue": CELERY_SWEEP_QUEUE}
+    for name in (
+        "checks.tasks.sweep_runs",
+        "checks.tasks.sweep_discoveries",
+        "drills.tasks.sweep_drills",
+    )
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -364,16 +385,30 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.05,
     }
 else:
-    # Fail fast when Redis is down instead of hanging a web request on enqueue.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+    # Fail fast when Redis is down instead of hanging a web request on enqueue. A message
+    # taken by a worker that died (kill -9) goes back to the queue after the visibility
+    # timeout: longer than any task may run (the run and discovery deadlines), not Redis'
+    # default hour. The sweeper re-sends a run whose lease expired well before that.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "visibility_timeout": max(PREFLIGHT_RUN_DEADLINE_S, PREFLIGHT_DISCOVERY_DEADLINE_S)
+        + PREFLIGHT_RUN_LEASE_S,
+    }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-stale-items": {
         "task": "portal.tasks.expire_stale_items",
         "schedule": crontab(hour=3, minute=15),
     },
-    "sweep-runs": {"task": "checks.tasks.sweep_runs", "schedule": 60.0},
-    "sweep-discoveries": {"task": "checks.tasks.sweep_discoveries", "schedule": 60.0},
+    "sweep-runs": {
+        "task": "checks.tasks.sweep_runs",
+        "schedule": float(PREFLIGHT_SWEEP_INTERVAL_S),
+    },
+    "sweep-discoveries": {
+        "task": "checks.tasks.sweep_discoveries",
+        "schedule": float(PREFLIGHT_SWEEP_INTERVAL_S),
+    },
     "sweep-drills": {"task": "drills.tasks.sweep_drills", "schedule": 20.0},
     "audit-checkpoint": {
         "task": "portal.tasks.publish_audit_checkpoint",

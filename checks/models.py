@@ -17,12 +17,22 @@ class ValidationRun(models.Model):
         queued ──(worker claims it)──► running ──► passed   (no fail, no error)
            │                              │    ├─► failed   (at least one fail)
            │                              │    └─► error    (errors but no fail)
-           │                              └─(stuck past the deadline; sweeper)─► error
-           └─(never dispatched after N attempts; sweeper)─► error
+           │                              ├─(stuck past the deadline; sweeper)─► error
+           │                              ├─(lease expired: worker lost; sweeper re-sends,
+           │                              │  the next execution takes over)─► running
+           │                              └─(lost its worker PREFLIGHT_RUN_MAX_EXECUTIONS
+           │                                 times; sweeper)─► error
+           └─(the broker refused it N times; sweeper)─► error
 
-    A queued run whose message was lost (broker down at request time) is dispatched again by
-    the sweeper. Re-delivery of a running run's message resumes it: checks that already have
-    a result are not run again, so results are never duplicated.
+    Exactly one execution owns a run: claiming it is one conditional UPDATE (queued, or
+    running with an expired lease -> running with a fresh ``claim_token``), so a duplicate
+    message loses the claim, acknowledges and exits. The owner renews ``heartbeat_at`` every
+    quarter of ``PREFLIGHT_RUN_LEASE_S``; a run whose lease expired lost its worker (kill -9,
+    OOM) and the sweeper sends it again: the next execution takes it over and resumes it
+    (checks that already have a result are not run again, so results are never duplicated).
+    A queued run whose message never reached the broker is dispatched again by the sweeper;
+    one whose message is still in the broker's queue is left to wait (never given up), and
+    one whose message vanished from the broker is sent again.
     """
 
     class Status(models.TextChoices):
@@ -56,10 +66,20 @@ class ValidationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_attempts = models.PositiveSmallIntegerField(default=0)
+    # When the broker last accepted a message for this run (None: it never did).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     message = models.TextField(blank=True)
-    # What the run covered, counted as each result lands (checks.services.runs._store):
+    # The execution that owns the run (checks.services.runs.claim): its token, when it took
+    # the run, its last heartbeat (the lease), and how many executions have claimed it.
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    executions = models.PositiveSmallIntegerField(default=0)
+    # host:port of the profile's base URL when requested: the per-host cap counts these.
+    target_host = models.CharField(max_length=300, blank=True, default="")
+    # What the run covered, counted as each result lands (checks.services.runs._Results):
     # a "passed" run with skips verified less than it claims, and its verdict says so.
     pass_count = models.PositiveIntegerField(default=0)
     fail_count = models.PositiveIntegerField(default=0)
@@ -74,6 +94,7 @@ class ValidationRun(models.Model):
         indexes = [
             models.Index(fields=["service", "-id"]),
             models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["target_host", "status"]),
         ]
 
     def __str__(self) -> str:

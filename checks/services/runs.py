@@ -6,12 +6,18 @@ module persists what it reports and feeds the checklist."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import tomllib
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,13 +36,16 @@ from checks.secrets import SecretUnreadable
 from checks.selectors import outbound_policy
 from checks.services.profiles import engine_profile
 from checks.signals import run_finished, target_built
-from core.broker import enqueue
+from core.broker import enqueue, held_messages
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from portal import services as portal_services
 from portal.models import Service
 from portal.permissions import can_edit_service
 
 log = logging.getLogger(__name__)
+
+# A run that found its host at the cap (PREFLIGHT_RUNS_PER_HOST) is sent again this much later.
+HOST_CAP_RETRY_S = 5
 
 
 def run_request(
@@ -52,7 +61,8 @@ def run_request(
     scheduler."""
     if actor is not None and not can_edit_service(actor, service):
         raise NotAllowed("Only members of the owning team start validations.")
-    if not StagingProfile.objects.filter(service=service).exists():
+    profile = StagingProfile.objects.filter(service=service).first()
+    if profile is None:
         raise InvalidInput(
             "This service has no staging profile yet: configure it before running checks."
         )
@@ -71,9 +81,21 @@ def run_request(
             steps=sorted(steps or []),
             keys=[spec.key for spec in specs],
             complete_selection=not steps and not keys,
+            target_host=target_host(profile.toml),
         )
         transaction.on_commit(lambda: dispatch(run.pk))
     return run
+
+
+def target_host(toml: str) -> str:
+    """host:port of a profile's base URL ("" when it has none): what the per-host cap counts."""
+    try:
+        url = tomllib.loads(toml).get("service", {}).get("base_url", "")
+        parts = urlsplit(str(url))
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except (tomllib.TOMLDecodeError, ValueError, AttributeError):
+        return ""
+    return f"{parts.hostname}:{port}"[:300] if parts.hostname else ""
 
 
 def dispatch(run_id: int) -> bool:
@@ -83,21 +105,100 @@ def dispatch(run_id: int) -> bool:
     ValidationRun.objects.filter(pk=run_id).update(
         dispatched_at=timezone.now(), dispatch_attempts=F("dispatch_attempts") + 1
     )
-    return enqueue("checks.tasks.execute_run", run_id)
+    sent = enqueue("checks.tasks.execute_run", run_id)
+    if sent:
+        ValidationRun.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
+    return sent
 
 
-def _claim(run_id: int) -> ValidationRun | None:
-    """queued -> running. A re-delivered message for a running run resumes it; a finished
-    run (or a missing one) is left alone."""
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.PREFLIGHT_RUN_LEASE_S)
+
+
+def claim(run_id: int) -> tuple[ValidationRun, str] | None:
+    """Make this execution the run's only owner: one conditional UPDATE takes a queued run,
+    or a running one whose lease expired (its worker is gone). Exactly one of two concurrent
+    executions wins; the other gets None and leaves (its message is acknowledged). A run at
+    the per-host cap is not claimed either (the caller sends it again later)."""
     now = timezone.now()
-    ValidationRun.objects.filter(pk=run_id, status=ValidationRun.Status.QUEUED).update(
-        status=ValidationRun.Status.RUNNING, started_at=now
+    token = uuid.uuid4().hex
+    free = Q(status=ValidationRun.Status.QUEUED) | Q(
+        Q(status=ValidationRun.Status.RUNNING),
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - _lease()),
     )
-    run = ValidationRun.objects.select_related("service", "service__template").filter(pk=run_id)
-    found = run.first()
-    if found is None or found.status != ValidationRun.Status.RUNNING:
+    moved = ValidationRun.objects.filter(free, pk=run_id).update(
+        status=ValidationRun.Status.RUNNING,
+        started_at=Coalesce(F("started_at"), Value(now)),
+        claim_token=token,
+        claimed_at=now,
+        heartbeat_at=now,
+        executions=F("executions") + 1,
+    )
+    if not moved:
         return None
-    return found
+    run = ValidationRun.objects.select_related("service", "service__template").get(pk=run_id)
+    return run, token
+
+
+def _over_host_cap(run: ValidationRun) -> bool:
+    """More live runs against this run's host than PREFLIGHT_RUNS_PER_HOST, this one among
+    the latest claimed: it steps back (checked after claiming, so two claims racing both see
+    each other; the earlier claims keep going)."""
+    cap = settings.PREFLIGHT_RUNS_PER_HOST
+    if not cap or not run.target_host:
+        return False
+    live = ValidationRun.objects.filter(
+        target_host=run.target_host,
+        status=ValidationRun.Status.RUNNING,
+        heartbeat_at__gte=timezone.now() - _lease(),
+    ).order_by("claimed_at", "pk")
+    first = list(live.values_list("pk", flat=True)[:cap])
+    return run.pk not in first
+
+
+def _step_back(run: ValidationRun, token: str) -> None:
+    """Give a claimed run back to the queue (the per-host cap): it never started a check."""
+    ValidationRun.objects.filter(pk=run.pk, claim_token=token).update(
+        status=ValidationRun.Status.QUEUED,
+        claim_token="",
+        heartbeat_at=None,
+        executions=F("executions") - 1,
+        started_at=None if not run.results.exists() else F("started_at"),
+    )
+
+
+class _Heartbeat:
+    """Renews the run's lease every quarter of PREFLIGHT_RUN_LEASE_S from a thread of its
+    own (a drill can hold one check for minutes). ``lost`` turns true when the run is no
+    longer this execution's (the sweeper gave it up at the deadline)."""
+
+    def __init__(self, run_id: int, token: str) -> None:
+        self.run_id, self.token = run_id, token
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease:{run_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        every = max(settings.PREFLIGHT_RUN_LEASE_S / 4, 0.2)
+        try:
+            while not self._stop.wait(every):
+                renewed = ValidationRun.objects.filter(
+                    pk=self.run_id, claim_token=self.token, status=ValidationRun.Status.RUNNING
+                ).update(heartbeat_at=timezone.now())
+                if not renewed:
+                    self.lost = True
+                    log.warning("run %s: no longer this execution's", self.run_id)
+                    return
+        finally:
+            connection.close()  # this thread's own connection
 
 
 COUNTERS = {
@@ -108,53 +209,111 @@ COUNTERS = {
 }
 
 
-def _counted(status: str, evidence: Any) -> dict[str, Any]:
-    """The run's counters one result moves (``ValidationRun.counts``)."""
-    moves: dict[str, Any] = {COUNTERS[status]: F(COUNTERS[status]) + 1}
-    if status == "skip" and isinstance(evidence, dict) and evidence.get("setting"):
-        moves["unconfigured_count"] = F("unconfigured_count") + 1
-    return moves
+class _Results:
+    """Stores a run's results. A run someone may be watching (started by a person) stores
+    each result as it lands; a scheduled one writes them in batches (one bulk insert and one
+    counter update at most every FLUSH_S), since a fleet's nightly sweep writes tens of
+    thousands. The counters are recounted from the rows, so a batch can never count twice."""
 
+    FLUSH_S = 1.0
 
-def _store(run: ValidationRun, outcome: Outcome) -> None:
-    status = str(outcome.status)
-    try:
-        with transaction.atomic():
-            CheckResult.objects.create(
-                run=run,
+    def __init__(self, run: ValidationRun, token: str) -> None:
+        self.run, self.token = run, token
+        self.batched = run.trigger == ValidationRun.Trigger.SCHEDULE
+        self._pending: list[CheckResult] = []
+        self._flushed = time.monotonic()
+
+    def add(self, outcome: Outcome) -> None:
+        self._pending.append(
+            CheckResult(
+                run=self.run,
                 key=outcome.key,
-                status=status,
+                status=str(outcome.status),
                 summary=outcome.summary[:2000],
                 evidence=outcome.evidence,
                 duration_ms=outcome.duration_ms,
             )
-            ValidationRun.objects.filter(pk=run.pk).update(**_counted(status, outcome.evidence))
-    except IntegrityError:
-        log.info("run %s already has a result for %s (re-delivery)", run.pk, outcome.key)
+        )
+        if not self.batched or time.monotonic() - self._flushed >= self.FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._flushed = time.monotonic()
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        with transaction.atomic():
+            # A result already there (a resumed run racing a late one) is kept, not doubled.
+            CheckResult.objects.bulk_create(rows, ignore_conflicts=True)
+            ValidationRun.objects.filter(pk=self.run.pk).update(**_recount(self.run.pk))
+
+
+def _store(run: ValidationRun, outcome: Outcome) -> None:
+    """Store one result now and recount the run (a result already stored is kept once)."""
+    results = _Results(run, run.claim_token)
+    results.batched = False
+    results.add(outcome)
+
+
+def _recount(run_id: int) -> dict[str, Any]:
+    """The run's counters (``ValidationRun.counts``) from its result rows, in one query."""
+    results = CheckResult.objects.filter(run_id=run_id)
+    totals = results.aggregate(
+        **{field: Count("pk", filter=Q(status=status)) for status, field in COUNTERS.items()},
+        unconfigured_count=Count("pk", filter=Q(status="skip", evidence__has_key="setting")),
+    )
+    return {field: totals[field] or 0 for field in totals}
 
 
 def execute(run_id: int) -> ValidationRun | None:
-    """Run a queued (or resume a running) validation and record every result as it lands."""
-    run = _claim(run_id)
-    if run is None:
+    """Claim the run and execute it (or resume it: a run whose worker was lost), recording
+    results as they land. None when another execution owns it or it is finished."""
+    claimed = claim(run_id)
+    if claimed is None:
+        log.info("run %s: not claimed (finished, or another execution owns it)", run_id)
         return None
-    done = set(run.results.values_list("key", flat=True))
-    specs = [REGISTRY[key] for key in run.keys if key in REGISTRY and key not in done]
-    try:
-        profile = engine_profile(StagingProfile.objects.get(service=run.service))
-    except (StagingProfile.DoesNotExist, ProfileError, SecretUnreadable) as exc:
-        return _finish(run, message=f"profile unusable: {exc}", status=ValidationRun.Status.ERROR)
-    if specs:
-        target = build_target(profile, outbound_policy())
-        target_built.send(sender=ValidationRun, run=run, target=target)
+    run, token = claimed
+    if _over_host_cap(run):
+        _step_back(run, token)
+        dispatch_later(run.pk)
+        return None
+    with _Heartbeat(run.pk, token) as heartbeat:
+        done = set(run.results.values_list("key", flat=True))
+        specs = [REGISTRY[key] for key in run.keys if key in REGISTRY and key not in done]
         try:
-            run_checks(target, specs, on_result=lambda outcome: _store(run, outcome))
-        finally:
-            target.close()  # e.g. removes the run's repository clone
-    return _finish(run)
+            profile = engine_profile(StagingProfile.objects.get(service=run.service))
+        except (StagingProfile.DoesNotExist, ProfileError, SecretUnreadable) as exc:
+            return _finish(
+                run, token, message=f"profile unusable: {exc}", status=ValidationRun.Status.ERROR
+            )
+        if specs:
+            target = build_target(profile, outbound_policy())
+            target_built.send(sender=ValidationRun, run=run, target=target)
+            results = _Results(run, token)
+            try:
+                run_checks(target, specs, on_result=results.add)
+            finally:
+                results.flush()
+                target.close()  # e.g. removes the run's repository clone
+        if heartbeat.lost:
+            run.refresh_from_db()
+            return run
+        return _finish(run, token)
 
 
-def _finish(run: ValidationRun, *, message: str = "", status: str | None = None) -> ValidationRun:
+def dispatch_later(run_id: int) -> None:
+    """Send a run that stepped back (the per-host cap) again after a short pause."""
+    ValidationRun.objects.filter(pk=run_id).update(dispatched_at=timezone.now())
+    enqueue("checks.tasks.execute_run", run_id, countdown=HOST_CAP_RETRY_S)
+
+
+def _finish(
+    run: ValidationRun, token: str | None = None, *, message: str = "", status: str | None = None
+) -> ValidationRun:
+    """running -> passed | failed | error, by the execution holding ``token`` (None: whoever
+    holds the run), feeding the checklist items; a run someone else finished is left alone."""
+    if token is None:
+        token = run.claim_token
     statuses = dict(run.results.values_list("key", "status"))
     summaries = dict(run.results.values_list("key", "summary"))
     if status is None:
@@ -166,9 +325,9 @@ def _finish(run: ValidationRun, *, message: str = "", status: str | None = None)
         else:
             status = ValidationRun.Status.PASSED
     with transaction.atomic():
-        moved = ValidationRun.objects.filter(pk=run.pk, status=ValidationRun.Status.RUNNING).update(
-            status=status, finished_at=timezone.now(), message=message
-        )
+        moved = ValidationRun.objects.filter(
+            pk=run.pk, status=ValidationRun.Status.RUNNING, claim_token=token
+        ).update(status=status, finished_at=timezone.now(), message=message)
         if moved and statuses:
             portal_services.items_from_checks(
                 service=run.service,
@@ -185,33 +344,79 @@ def _finish(run: ValidationRun, *, message: str = "", status: str | None = None)
 
 
 def sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Mark runs stuck past the deadline as error; re-dispatch queued runs that never
-    started (their message was lost or never sent); give up after too many attempts."""
+    """Keep every run moving, and exactly once:
+
+    - a run still going past PREFLIGHT_RUN_DEADLINE_S is marked error ("stuck");
+    - a running run whose lease expired lost its worker: it is sent again and the next
+      execution takes it over and resumes it ("resumed"), up to PREFLIGHT_RUN_MAX_EXECUTIONS
+      executions ("lost");
+    - a queued run whose message never reached the broker is sent again after
+      PREFLIGHT_DISPATCH_RETRY_S, and given up after PREFLIGHT_DISPATCH_MAX_ATTEMPTS refusals
+      ("redispatched", "given_up");
+    - a queued run the broker accepted is left alone while its message is still there (a
+      backlog is no reason to give up or to send it twice), and sent again when the message
+      vanished ("redispatched"). When the broker cannot be read, nothing is sent twice."""
     now = now or timezone.now()
-    stuck = ValidationRun.objects.filter(
-        status=ValidationRun.Status.RUNNING,
-        started_at__lt=now - timedelta(seconds=settings.PREFLIGHT_RUN_DEADLINE_S),
+    counts = {"stuck": 0, "resumed": 0, "lost": 0, "given_up": 0, "redispatched": 0}
+    running = ValidationRun.objects.filter(status=ValidationRun.Status.RUNNING)
+    counts["stuck"] = running.filter(
+        started_at__lt=now - timedelta(seconds=settings.PREFLIGHT_RUN_DEADLINE_S)
     ).update(
         status=ValidationRun.Status.ERROR,
         finished_at=now,
+        claim_token="",
         message="stuck: no progress before the deadline (worker lost?)",
     )
+    expired = running.filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - _lease()))
+    counts["lost"] = expired.filter(executions__gte=settings.PREFLIGHT_RUN_MAX_EXECUTIONS).update(
+        status=ValidationRun.Status.ERROR,
+        finished_at=now,
+        claim_token="",
+        message=f"worker lost {settings.PREFLIGHT_RUN_MAX_EXECUTIONS} times: given up",
+    )
     retry_before = now - timedelta(seconds=settings.PREFLIGHT_DISPATCH_RETRY_S)
-    waiting = ValidationRun.objects.filter(status=ValidationRun.Status.QUEUED).filter(
+    queued = ValidationRun.objects.filter(status=ValidationRun.Status.QUEUED)
+    refused = queued.filter(enqueued_at__isnull=True).filter(
         Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=retry_before)
     )
-    given_up = waiting.filter(
+    counts["given_up"] = refused.filter(
         dispatch_attempts__gte=settings.PREFLIGHT_DISPATCH_MAX_ATTEMPTS
     ).update(
         status=ValidationRun.Status.ERROR,
         finished_at=now,
         message="never started: the broker did not accept it",
     )
-    redispatched = 0
-    for run_id in waiting.values_list("pk", flat=True):
-        dispatch(run_id)
-        redispatched += 1
-    return {"stuck": stuck, "given_up": given_up, "redispatched": redispatched}
+    for run_id in refused.values_list("pk", flat=True):
+        counts["redispatched"] += dispatch(run_id)
+    # Runs the broker took: sent again only when it no longer holds their message. A run
+    # whose worker is gone is sent again unless a message for it is already waiting.
+    expired_ids = set(
+        expired.filter(
+            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now - _lease())
+        ).values_list("pk", flat=True)
+    )
+    vanished = set(
+        queued.filter(enqueued_at__isnull=False, dispatched_at__lt=retry_before).values_list(
+            "pk", flat=True
+        )
+    )
+    if not (expired_ids or vanished):
+        return counts
+    held = held_messages("checks.tasks.execute_run", run_queues())
+    if held is None:
+        return counts
+    for run_id in sorted(expired_ids | vanished):
+        if (run_id,) in held.queued or (run_id in vanished and (run_id,) in held.taken):
+            continue  # waiting behind a backlog, or in a live worker's hands: it will run
+        if dispatch(run_id):
+            counts["resumed" if run_id in expired_ids else "redispatched"] += 1
+    return counts
+
+
+def run_queues() -> list[str]:
+    """The queues execute_run messages go to (routed, or the default queue)."""
+    route = settings.CELERY_TASK_ROUTES.get("checks.tasks.execute_run", {})
+    return [route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)]
 
 
 def rerun_check(*, run: ValidationRun, key: str, actor: Any) -> ValidationRun:

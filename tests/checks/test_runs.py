@@ -67,15 +67,23 @@ def test_a_verifying_check_ticks_its_item(staged_service, lead):
     assert event.actor_name == "preflight-system"
 
 
-def test_executing_the_same_run_twice_records_nothing_twice(staged_service, lead):
+def test_executing_the_same_run_twice_records_nothing_twice(staged_service, lead, settings):
     run = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
     runs.execute(run.pk)
     assert runs.execute(run.pk) is None  # finished: a re-delivery is a no-op
-    # A re-delivery while running resumes: only missing keys run.
-    ValidationRun.objects.filter(pk=run.pk).update(status="running")
+    # While its execution holds a live lease, another copy of the message does nothing...
+    ValidationRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
     CheckResult.objects.filter(run=run, key="smoke.crud_cycle").delete()
-    runs.execute(run.pk)
+    assert runs.execute(run.pk) is None
+    assert CheckResult.objects.filter(run=run).count() == 2
+    # ...and once the lease expired (the worker is gone) it takes over: only missing keys run.
+    ValidationRun.objects.filter(pk=run.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.PREFLIGHT_RUN_LEASE_S + 1)
+    )
+    resumed = runs.execute(run.pk)
+    assert resumed is not None and resumed.status == "passed" and resumed.executions == 2
     assert CheckResult.objects.filter(run=run).count() == 3
+    assert resumed.counts["passed"] == 3
 
 
 def test_a_failing_check_marks_the_items_it_verifies_failing(
@@ -145,23 +153,69 @@ def test_rerun_of_one_check_makes_a_child_run(staged_service, lead) -> None:
     assert child.parent == run and child.keys == ["smoke.ping_db"] and child.trigger == "rerun"
 
 
+def _queued_messages(settings) -> list[int]:
+    """The run ids of the execute_run messages waiting in this suite's queue (real Redis)."""
+    from core.broker import held_messages
+
+    held = held_messages("checks.tasks.execute_run", [settings.CELERY_TASK_DEFAULT_QUEUE])
+    assert held is not None
+    return sorted(args[0] for args in held.queued)
+
+
 def test_the_sweeper_fails_stuck_runs_and_redispatches_lost_ones(staged_service, lead, settings):
+    import redis
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
     settings.PREFLIGHT_DISPATCH_MAX_ATTEMPTS = 3
+    long_ago = timezone.now() - timedelta(hours=1)
     stuck = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
     ValidationRun.objects.filter(pk=stuck.pk).update(
         status="running", started_at=timezone.now() - timedelta(hours=2)
     )
-    lost = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
-    ValidationRun.objects.filter(pk=lost.pk).update(dispatched_at=None)
+    # The broker refused it (down at request time): sent again.
+    unsent = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    ValidationRun.objects.filter(pk=unsent.pk).update(dispatched_at=None, enqueued_at=None)
+    # Refused three times: given up as never started.
     hopeless = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
     ValidationRun.objects.filter(pk=hopeless.pk).update(
-        dispatch_attempts=3, dispatched_at=timezone.now() - timedelta(hours=1)
+        dispatch_attempts=3, dispatched_at=long_ago, enqueued_at=None
     )
+    # Accepted an hour ago, sent many times, and its message is still queued behind a
+    # backlog: neither given up nor sent twice.
+    waiting = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    ValidationRun.objects.filter(pk=waiting.pk).update(dispatch_attempts=9, dispatched_at=long_ago)
+    # Accepted, but its message vanished from the broker: sent again.
+    vanished = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    ValidationRun.objects.filter(pk=vanished.pk).update(dispatched_at=long_ago)
+    # Running, but its worker stopped renewing the lease: sent again to be taken over.
+    orphan = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    ValidationRun.objects.filter(pk=orphan.pk).update(
+        status="running",
+        started_at=timezone.now(),
+        executions=1,
+        dispatched_at=long_ago,
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.PREFLIGHT_RUN_LEASE_S + 5),
+    )
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    runs.dispatch(waiting.pk)
+    ValidationRun.objects.filter(pk=waiting.pk).update(dispatched_at=long_ago)
+    assert _queued_messages(settings) == [waiting.pk]
     counts = sweep_runs()
-    assert counts == {"stuck": 1, "given_up": 1, "redispatched": 1}
+    assert counts == {"stuck": 1, "resumed": 1, "lost": 0, "given_up": 1, "redispatched": 2}
     assert ValidationRun.objects.get(pk=stuck.pk).status == "error"
     assert ValidationRun.objects.get(pk=hopeless.pk).status == "error"
-    assert ValidationRun.objects.get(pk=lost.pk).dispatched_at is not None
+    assert ValidationRun.objects.get(pk=waiting.pk).status == "queued"
+    assert _queued_messages(settings) == sorted([waiting.pk, unsent.pk, vanished.pk, orphan.pk])
+    # Sweeping again at once sends nothing twice: every message is in the queue now.
+    counts = sweep_runs()
+    assert counts["resumed"] == counts["redispatched"] == 0
+    # A run whose worker was lost too often is given up.
+    ValidationRun.objects.filter(pk=orphan.pk).update(
+        executions=settings.PREFLIGHT_RUN_MAX_EXECUTIONS
+    )
+    assert sweep_runs()["lost"] == 1
+    assert "worker lost" in ValidationRun.objects.get(pk=orphan.pk).message
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 def test_a_run_requested_while_the_broker_is_down_stays_queued(staged_service, lead, settings):

@@ -24,50 +24,87 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+class WorkerFactory:
+    """Start real worker processes (``start``); every one still running is stopped at
+    teardown. ``pool``/``concurrency`` as on the command line; ``env`` adds settings."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(
+        self, *, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        index = len(self.procs)
+        environment = {
+            **os.environ,
+            "PREFLIGHT_ENV": "test",
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "CELERY_SWEEP_QUEUE": settings.CELERY_SWEEP_QUEUE,
+            # The worker must decrypt what this process encrypted.
+            "PREFLIGHT_SECRET_KEYS": ",".join(settings.PREFLIGHT_SECRET_KEYS),
+            # ...and seal audit events with the key this process verifies them with.
+            "PREFLIGHT_AUDIT_KEYS": ",".join(settings.PREFLIGHT_AUDIT_KEYS),
+            "PREFLIGHT_VAR_DIR": str(self.tmp_path),
+            **(env or {}),
+        }
+        log_path = self.tmp_path / ("worker.log" if not index else f"worker-{index}.log")
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "app",
+                    "worker",
+                    "--pool",
+                    pool,
+                    "--concurrency",
+                    str(concurrency),
+                    "--queues",
+                    f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_SWEEP_QUEUE}",
+                    "--hostname",
+                    f"test{index}-{os.getpid()}@%h",
+                    "--loglevel",
+                    "INFO",
+                    "--without-heartbeat",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.procs.append((proc, log_path))
+        return proc
+
+    def log(self, proc: subprocess.Popen[bytes]) -> str:
+        return next(path for p, path in self.procs if p is proc).read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for proc, log_path in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+            if proc.returncode not in (0, -15, -9):
+                print(log_path.read_text(errors="replace")[-3000:])
+
+
 @pytest.fixture
-def worker(tmp_path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "PREFLIGHT_ENV": "test",
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        # The worker must decrypt what this process encrypted.
-        "PREFLIGHT_SECRET_KEYS": ",".join(settings.PREFLIGHT_SECRET_KEYS),
-        # ...and seal audit events with the key this process verifies them with.
-        "PREFLIGHT_AUDIT_KEYS": ",".join(settings.PREFLIGHT_AUDIT_KEYS),
-        "PREFLIGHT_VAR_DIR": str(tmp_path),
-    }
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "app",
-            "worker",
-            "--pool",
-            "solo",
-            "--queues",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
-            "--loglevel",
-            "INFO",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-    if proc.returncode not in (0, -15):
-        print((tmp_path / "worker.log").read_text()[-3000:])
+def worker_factory(tmp_path) -> Iterator[WorkerFactory]:
+    factory = WorkerFactory(tmp_path)
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture
+def worker(worker_factory: WorkerFactory) -> subprocess.Popen[bytes]:
+    return worker_factory.start()
