@@ -97,23 +97,79 @@ def alerts_since(*, matchers: Mapping[str, str], since: datetime) -> list[AlertE
 def drill_begin(
     *, service: Service, run: ValidationRun | None, key: str, restore: list[str]
 ) -> Drill:
-    """Take the service's drill lock by creating a running Drill; DrillBusy if taken."""
-    try:
-        with transaction.atomic():
-            drill = Drill.objects.create(
-                service=service, run=run, key=key, restore_hooks=list(restore)
+    """Take the service's drill lock by creating a running Drill; DrillBusy if taken by a
+    live execution. A lock whose execution is gone (its worker was killed and the run was
+    taken over) is taken over: restored first, then released (``_take_over``)."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                drill = Drill.objects.create(
+                    service=service, run=run, key=key, restore_hooks=list(restore)
+                )
+                audit.record(
+                    action=AuditEvent.Action.DRILL_STARTED,
+                    actor=None,
+                    service=service,
+                    payload={
+                        "key": key,
+                        "drill": key,
+                        "drill_id": drill.pk,
+                        "run": run and run.pk,
+                    },
+                )
+        except IntegrityError:
+            other = (
+                Drill.objects.select_related("run", "service")
+                .filter(service=service, status=Drill.Status.RUNNING)
+                .first()
             )
-            audit.record(
-                action=AuditEvent.Action.DRILL_STARTED,
-                actor=None,
-                service=service,
-                payload={"key": key, "drill": key, "drill_id": drill.pk, "run": run and run.pk},
-            )
-    except IntegrityError:
-        other = Drill.objects.filter(service=service, status=Drill.Status.RUNNING).first()
-        what = f"{other.key} (drill #{other.pk})" if other else "another drill"
-        raise DrillBusy(f"{what} is running on {service.slug}: one drill at a time") from None
-    return drill
+            if attempt == 1 and other is not None and _execution_gone(other, run):
+                _take_over(other, run)
+                continue
+            what = f"{other.key} (drill #{other.pk})" if other else "another drill"
+            raise DrillBusy(f"{what} is running on {service.slug}: one drill at a time") from None
+        return drill
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _execution_gone(drill: Drill, run: ValidationRun | None) -> bool:
+    """Whether the execution that holds ``drill``'s lock is gone: an earlier execution of the
+    run now taking it (the run was taken over), a run that is no longer running or whose
+    lease expired, or a drill silent past PREFLIGHT_DRILL_STALE_S."""
+    now = timezone.now()
+    if now - drill.heartbeat_at > timedelta(seconds=settings.PREFLIGHT_DRILL_STALE_S):
+        return True
+    owner = drill.run
+    if owner is None:
+        return False
+    if run is not None and owner.pk == run.pk:
+        return run.claimed_at is not None and drill.started_at < run.claimed_at
+    lease = timedelta(seconds=settings.PREFLIGHT_RUN_LEASE_S)
+    return owner.status != ValidationRun.Status.RUNNING or (
+        owner.heartbeat_at is None or now - owner.heartbeat_at > lease
+    )
+
+
+def _take_over(drill: Drill, run: ValidationRun | None) -> None:
+    """Release a dead execution's drill lock: mark it abandoned, run its restore hooks now
+    (what it broke is mended before anything else is broken), record it."""
+    now = timezone.now()
+    if not Drill.objects.filter(pk=drill.pk, status=Drill.Status.RUNNING).update(
+        status=Drill.Status.ABANDONED, finished_at=now
+    ):
+        return  # the sweeper (or another taker) got there first
+    ok, note = _restore(drill)
+    note = f"taken over by run #{run and run.pk}'s new execution; {note}"
+    event = {"t": _seconds_since(drill, now), "event": note}
+    Drill.objects.filter(pk=drill.pk).update(
+        restored_at=now if ok else None,
+        restore_attempts=drill.restore_attempts + 1,
+        restore_note=note,
+        summary=drill.summary or "its execution was lost; taken over by the run's next one",
+        timeline=[*drill.timeline, event],
+    )
+    _audit_finished(drill, Drill.Status.ABANDONED, restored=ok, note=note)
+    log.warning("drill #%s: %s", drill.pk, note)
 
 
 def drill_progress(*, drill_id: int, timeline: list[dict[str, Any]]) -> None:

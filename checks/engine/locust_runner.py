@@ -3,7 +3,9 @@
 Why Locust: measured here, an httpx async loop reaches about 1% of wrk's request rate, so a
 home-made loop would measure itself, not the service. Locust runs in its own process
 (gevent monkey-patches whatever imports it) with a minimal environment: the worker's own
-secrets (database URL, encryption keys) are not passed on.
+secrets (database URL, encryption keys) are not passed on. It runs in a process group of its
+own: stopped (the whole group) when the drill ends, however it ends, and killed by itself when
+the process that started it dies without a ``finally`` (kill -9; see locustfile.py).
 
 Locust's traffic cannot go through the guarded client. The caller judges the host with the
 run's DestinationPolicy and passes the judged IP as ``LoadPlan.address`` (checks/catalog/
@@ -12,6 +14,7 @@ load.py does); the locustfile connects only there and follows no redirect.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -123,6 +126,8 @@ def _environment(plan: LoadPlan, home: str) -> dict[str, str]:
         "PREFLIGHT_LOAD_RATE_PER_USER": f"{plan.rate_per_user:.6f}",
         "PREFLIGHT_LOAD_ITEMS_PATH": plan.items_path,
         "PREFLIGHT_LOAD_ADDRESS": plan.address,
+        # Locust kills its own process group when this process is gone (locustfile.py).
+        "PREFLIGHT_LOAD_PARENT_PID": str(os.getpid()),
         **({"PREFLIGHT_LOAD_CA_FILE": plan.ca_file} if plan.ca_file else {}),
     }
 
@@ -170,15 +175,15 @@ def _wait(proc: subprocess.Popen[bytes], budget: float, tick: Callable[[], None]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGINT first (Locust then writes its CSVs), then the whole process group."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
+    """SIGINT first (Locust then writes its CSVs), then the whole process group, which is
+    killed in any case: nothing Locust started outlives the drill."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    proc.wait(timeout=10)
 
 
 def _number(value: str | None) -> float | None:

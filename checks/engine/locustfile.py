@@ -14,15 +14,23 @@ Outbound rules (the load is user-configured traffic like any check's, see docs/s
   keep using the base URL's host name. Any other host or port is refused without a connect.
 - Redirects are never followed: a 3xx is the service's answer, counted as a failure
   ("redirect 302 not followed") so it shows in the error rate and the evidence.
+
+The load dies with its drill's execution: Locust runs in a process group of its own, and this
+file watches the process that started it (``PREFLIGHT_LOAD_PARENT_PID``). When that process is
+gone (a worker killed with ``kill -9`` runs no ``finally``), the whole group is killed at once,
+so no orphaned load keeps hitting the service.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
+import signal
 from typing import Any
 
 import certifi
+import gevent
 import gevent.ssl
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from geventhttpclient.url import URL
@@ -64,6 +72,24 @@ def _options(parser: Any) -> None:
         include_in_web_ui=False,
         help="CA bundle for https (default: certifi's)",
     )
+
+
+PARENT_POLL_S = 0.25
+
+
+def _die_with_parent(parent: int) -> None:
+    """Kill this process group as soon as ``parent`` is no longer our parent (it died)."""
+    while True:
+        if os.getppid() != parent:
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+        gevent.sleep(PARENT_POLL_S)
+
+
+@events.init.add_listener
+def _watch_parent(environment: Any, **_: Any) -> None:
+    parent = int(os.environ.get("PREFLIGHT_LOAD_PARENT_PID") or 0)
+    if parent:
+        gevent.spawn(_die_with_parent, parent)
 
 
 class RefusedDestination(Exception):

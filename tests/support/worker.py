@@ -32,11 +32,8 @@ class WorkerFactory:
         self.tmp_path = tmp_path
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(
-        self, *, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
-        index = len(self.procs)
-        environment = {
+    def environment(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        return {
             **os.environ,
             "PREFLIGHT_ENV": "test",
             "DATABASE_URL": _database_url(),
@@ -50,6 +47,12 @@ class WorkerFactory:
             "PREFLIGHT_VAR_DIR": str(self.tmp_path),
             **(env or {}),
         }
+
+    def start(
+        self, *, pool: str = "solo", concurrency: int = 1, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        index = len(self.procs)
+        environment = self.environment(env)
         log_path = self.tmp_path / ("worker.log" if not index else f"worker-{index}.log")
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
@@ -76,6 +79,34 @@ class WorkerFactory:
                 ],
                 cwd=ROOT,
                 env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.procs.append((proc, log_path))
+        return proc
+
+    def start_beat(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Real Celery beat with the settings' schedule (the sweepers; intervals from
+        ``env``), kept in a file of its own: no database scheduler to set up."""
+        log_path = self.tmp_path / "beat.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "app",
+                    "beat",
+                    "--scheduler",
+                    "celery.beat:PersistentScheduler",
+                    "--schedule",
+                    str(self.tmp_path / "beat-schedule"),
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=ROOT,
+                env=self.environment(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
