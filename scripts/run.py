@@ -250,7 +250,10 @@ def serve(procs: dict[str, subprocess.Popen[bytes]], optional: set[str]) -> int:
     start("ref-flawed", [*reference, "--port", REF_FLAWED_PORT, "--flaw", FLAWED], ref_env)
     start("web", [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"])
     celery = [PY, "-m", "celery", "-A", "app"]
-    start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
+    # The runs' queue and the sweepers' own (app/settings.py, CELERY_SWEEP_QUEUE).
+    runs_queue = env.get("CELERY_TASK_DEFAULT_QUEUE") or "celery"
+    queues = f"{runs_queue},{env.get('CELERY_SWEEP_QUEUE') or runs_queue + '-sweep'}"
+    start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2", "-Q", queues])
     start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", str(VAR / "beat")])
     if monitored:
         assert PROMETHEUS and ALERTMANAGER

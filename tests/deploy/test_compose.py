@@ -92,6 +92,7 @@ def test_portal_processes_wait_for_healthy_dependencies(
 def test_commands(services: dict[str, dict[str, Any]]) -> None:
     assert command(services["web"]) == ["web"]  # the image's gunicorn entrypoint
     assert command(services["worker"])[:4] == ["celery", "-A", "app", "worker"]
+    assert "--queues=${CELERY_QUEUES:-celery,celery-sweep}" in command(services["worker"])
     beat = command(services["beat"])
     assert beat[:4] == ["celery", "-A", "app", "beat"]
     assert "--scheduler=django_celery_beat.schedulers:DatabaseScheduler" in beat

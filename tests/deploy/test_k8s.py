@@ -149,6 +149,8 @@ def test_worker_and_beat_run_celery(docs: list[dict[str, Any]]) -> None:
     deployments = by_kind(docs, "Deployment")
     (worker,) = containers(deployments["preflight-worker"])
     assert worker["args"][:4] == ["celery", "-A", "app", "worker"]
+    # The sweepers' own queue too: they must not wait behind the runs they clear.
+    assert "--queues=celery,celery-sweep" in worker["args"]
     (beat,) = containers(deployments["preflight-beat"])
     assert beat["args"][:4] == ["celery", "-A", "app", "beat"]
     hpa = by_kind(docs, "HorizontalPodAutoscaler")["preflight-worker"]
