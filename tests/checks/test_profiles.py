@@ -10,6 +10,7 @@ from checks import secrets
 from checks.engine import ProfileError
 from checks.models import StagingProfile
 from checks.services import profiles
+from checks.services.schedules import spread
 from portal.models import AuditEvent
 from tests.conftest import PASSWORD
 
@@ -96,10 +97,26 @@ def test_saving_a_profile_schedules_a_nightly_validation(service) -> None:
     _save(service)
     task = PeriodicTask.objects.get(name="validate:orders")
     assert task.task == "checks.tasks.scheduled_validation" and task.enabled
-    assert (task.crontab.minute, task.crontab.hour) == ("0", "2")
-    _save(service, schedule_enabled=False, schedule_cron="30 4 * * 1")
+    # 02:00, moved by the service's own offset within the spread window (2 h by default).
+    assert (task.crontab.minute, task.crontab.hour) == tuple(
+        spread("0 2 * * *", "orders").split()[:2]
+    )
+    assert 120 <= int(task.crontab.hour) * 60 + int(task.crontab.minute) < 240
+    _save(service, schedule_enabled=False, schedule_cron="*/30 4 * * 1")
     task.refresh_from_db()
-    assert not task.enabled and task.crontab.hour == "4"
+    assert not task.enabled and (task.crontab.minute, task.crontab.hour) == ("*/30", "4")
+
+
+def test_nightly_schedules_spread_over_the_window_by_service() -> None:
+    times = [spread("0 2 * * *", f"service-{n}", 120) for n in range(500)]
+    minutes = [int(t.split()[1]) * 60 + int(t.split()[0]) - 120 for t in times]
+    assert all(0 <= m < 120 for m in minutes)
+    per_slot = [minutes.count(m) for m in range(120)]
+    assert max(per_slot) <= 12  # ~4 a minute on average, none piled up at 02:00
+    assert spread("0 2 * * *", "service-7", 120) == times[7]  # stable
+    assert spread("50 23 * * 1", "x", 120).split()[1:] == ["23", "*", "*", "1"]  # not past 23:59
+    assert spread("*/15 * * * *", "x", 120) == "*/15 * * * *"
+    assert spread("0 2 * * *", "x", 0) == "0 2 * * *"
 
 
 def test_a_static_token_and_a_client_secret_are_stored_encrypted(service) -> None:
