@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench bench-fleet clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,8 @@ bench: $(STAMP)
 	PREFLIGHT_ENV=test $(PY) scripts/bench_checks.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_dashboards.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_catalog.py
+
+# The nightly sweep of N services (default 500) on real workers, Redis db 13 and a database
+# of its own; FLEET_ARGS="--services 100 --concurrency 16" to change.
+bench-fleet: $(STAMP)
+	PREFLIGHT_ENV=test $(PY) scripts/bench_fleet.py $(FLEET_ARGS)

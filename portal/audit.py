@@ -32,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from portal.actors import SYSTEM_ACTOR_NAME
@@ -42,6 +42,8 @@ GENESIS = "0" * 64
 FORMAT = 2  # of the canonical content; 1 was unkeyed SHA-256 (see the re-seal migration)
 MIN_KEY_CHARS = 32
 _APPEND_ATTEMPTS = 5
+# PostgreSQL advisory lock that serializes appends to the chain (any constant: the chain's own).
+_CHAIN_LOCK = 0x5052_4546  # "PREF"
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ def record(
     for attempt in range(_APPEND_ATTEMPTS):
         try:
             with transaction.atomic():
+                _lock_chain()
                 last = AuditEvent.objects.select_for_update().order_by("-seq").first()
                 prev = last.hash if last else GENESIS
                 event = AuditEvent(
@@ -219,6 +222,16 @@ def record(
             if attempt == _APPEND_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _lock_chain() -> None:
+    """Serialize appends until the caller's transaction ends. Locking the last row is not
+    enough on PostgreSQL: a writer that waited on it re-reads that same row, not the one
+    appended meanwhile, and fails on the unique seq/prev_hash; with a fleet's runs finishing
+    together every retry could fail alike. SQLite serializes writers by itself."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
 
 
 def head() -> tuple[int, str]:
