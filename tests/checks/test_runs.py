@@ -279,3 +279,34 @@ def test_the_run_page_plots_a_load_test(staged_service, lead) -> None:
     assert '"offered_rps": 30' in html
     other = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
     assert 'id="load-curve"' not in client.get(f"/runs/{other.pk}/").content.decode()
+
+
+def test_a_scheduled_run_writes_its_results_in_batches_and_counts_each_once(staged_service):
+    run = ValidationRun.objects.get(pk=scheduled_validation(staged_service.pk))
+    assert run.target_host == staged_service.profile.toml.split("//")[1].split('"')[0]
+    finished = runs.execute(run.pk)
+    assert finished is not None and finished.status == "passed", finished.verdict
+    stored = CheckResult.objects.filter(run=run)
+    assert stored.count() == len(run.keys) == finished.counts["total"]
+    assert finished.counts["passed"] == stored.filter(status="pass").count() > 0
+    assert finished.counts["skipped"] == stored.filter(status="skip").count() > 0
+    assert finished.counts["not_configured"] == stored.filter(evidence__has_key="setting").count()
+
+
+def test_a_run_over_its_hosts_cap_steps_back_and_is_sent_again(staged_service, lead, settings):
+    import redis
+
+    settings.PREFLIGHT_RUNS_PER_HOST = 1
+    busy = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    assert runs.claim(busy.pk) is not None  # a live execution on the same host
+    waiting = runs.run_request(service=staged_service, actor=lead, steps=["smoke"])
+    assert waiting.target_host == busy.target_host != ""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    assert runs.execute(waiting.pk) is None
+    waiting.refresh_from_db()
+    assert waiting.status == "queued" and waiting.executions == 0 and not waiting.results.exists()
+    assert _queued_messages(settings) == [waiting.pk]  # sent again, a few seconds later
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    settings.PREFLIGHT_RUNS_PER_HOST = 2
+    assert runs.execute(waiting.pk).status == "passed"
