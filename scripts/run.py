@@ -253,7 +253,9 @@ def serve(procs: dict[str, subprocess.Popen[bytes]], optional: set[str]) -> int:
     # The runs' queue and the sweepers' own (app/settings.py, CELERY_SWEEP_QUEUE).
     runs_queue = env.get("CELERY_TASK_DEFAULT_QUEUE") or "celery"
     queues = f"{runs_queue},{env.get('CELERY_SWEEP_QUEUE') or runs_queue + '-sweep'}"
-    start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2", "-Q", queues])
+    # Runs wait on the network: many in flight per process, in threads (README, "Scaling").
+    worker = ["worker", "--loglevel", "INFO", "--pool", "threads", "--concurrency", "8"]
+    start("worker", [*celery, *worker, "-Q", queues])
     start("beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", str(VAR / "beat")])
     if monitored:
         assert PROMETHEUS and ALERTMANAGER
