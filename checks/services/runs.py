@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -188,15 +188,23 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         every = max(settings.PREFLIGHT_RUN_LEASE_S / 4, 0.2)
+        mine = ValidationRun.objects.filter(
+            pk=self.run_id, claim_token=self.token, status=ValidationRun.Status.RUNNING
+        )
         try:
             while not self._stop.wait(every):
-                renewed = ValidationRun.objects.filter(
-                    pk=self.run_id, claim_token=self.token, status=ValidationRun.Status.RUNNING
-                ).update(heartbeat_at=timezone.now())
-                if not renewed:
-                    self.lost = True
-                    log.warning("run %s: no longer this execution's", self.run_id)
-                    return
+                try:
+                    if mine.update(heartbeat_at=timezone.now()):
+                        continue
+                    if ValidationRun.objects.filter(pk=self.run_id).exists():
+                        self.lost = True
+                        log.warning("run %s: no longer this execution's", self.run_id)
+                        return
+                except DatabaseError as exc:
+                    # A dead heartbeat would let another execution take over a live run:
+                    # keep beating through a database hiccup, on a fresh connection.
+                    log.warning("run %s: heartbeat failed, retrying: %s", self.run_id, exc)
+                    connection.close()
         finally:
             connection.close()  # this thread's own connection
 

@@ -70,13 +70,19 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.parametrize(
+    "pool", ["threads", "prefork"], ids=["whole-worker-killed", "pool-process-killed"]
+)
 def test_a_worker_killed_mid_drill_its_run_is_taken_over_and_completes_with_no_orphaned_load(
-    service, reference_service_factory, worker_factory: WorkerFactory, settings
+    pool: str, service, reference_service_factory, worker_factory: WorkerFactory, settings
 ) -> None:
+    """threads: the whole worker is killed (its message stays unacked in Redis). prefork:
+    only the pool process running the run is killed (Celery re-queues the message at once,
+    while the dead execution's lease and drill lock are still fresh)."""
     settings.PREFLIGHT_RUN_LEASE_S = LEASE_S
     ref = reference_service_factory(login_limit=40)
     _stage(service, ref)
-    first = worker_factory.start(pool="threads", concurrency=2, env=FAST)
+    first = worker_factory.start(pool=pool, concurrency=2 if pool == "threads" else 1, env=FAST)
     run = runs.run_request(
         service=service, actor=None, keys=["smoke.health", "security.headers", "load.target_rps"]
     )
@@ -85,13 +91,18 @@ def test_a_worker_killed_mid_drill_its_run_is_taken_over_and_completes_with_no_o
     locusts = _locusts(psutil.Process(first.pid))
     assert Drill.objects.get(run=run).status == "running"
 
-    first.send_signal(signal.SIGKILL)  # no finally, no ack, no restore
-    first.wait(timeout=10)
+    if pool == "threads":
+        victim = psutil.Process(first.pid)
+    else:
+        (victim,) = [p for p in psutil.Process(first.pid).children() if p not in locusts]
+    victim.send_signal(signal.SIGKILL)  # no finally, no ack, no restore
+    victim.wait(timeout=10)
     killed_at = time.monotonic()
     # The load generator dies with its execution: no orphan keeps loading the service.
     _wait(lambda: not any(_alive(p) for p in locusts), 5, "the orphaned Locust to die")
 
-    worker_factory.start(pool="threads", concurrency=2, env=FAST)
+    if pool == "threads":
+        worker_factory.start(pool="threads", concurrency=2, env=FAST)
     worker_factory.start_beat(env=FAST)  # sends the sweeper every second
     _wait(
         lambda: ValidationRun.objects.get(pk=run.pk).finished,
