@@ -43,11 +43,13 @@ def enqueue(task: Task | str, *args: Any, countdown: float | None = None) -> boo
     return True
 
 
-def _message_args(raw: bytes | str, task_name: str) -> tuple[Any, ...] | None:
+def _message_args(raw: bytes | str, task_name: str, queues: list[str]) -> tuple[Any, ...] | None:
     """The args of one serialized kombu message (Celery protocol 2) of ``task_name``."""
     try:
         message = json.loads(raw)
         if isinstance(message, list):  # the unacked hash keeps [message, exchange, key]
+            if message[2] not in queues:  # shared by every queue of this Redis database
+                return None
             message = message[0]
         if message.get("headers", {}).get("task") != task_name:
             return None
@@ -103,7 +105,7 @@ def held_messages(task_name: str, queues: list[str]) -> Held | None:
         return None
 
     def args_of(raws: list[bytes | str]) -> frozenset[tuple[Any, ...]]:
-        found = (_message_args(raw, task_name) for raw in raws)
+        found = (_message_args(raw, task_name, queues) for raw in raws)
         return frozenset(args for args in found if args is not None)
 
     return Held(queued=args_of(queued), taken=args_of(taken))
