@@ -16,6 +16,7 @@ from django.db import close_old_connections, connection
 from checks.engine import Target, Verdict
 from checks.engine.hooks import AlertSeen, DrillBusy, DrillContext, set_drill_context
 from checks.models import ValidationRun
+from checks.services import runs
 from drills import services
 
 CANCEL_POLL_S = 0.5
@@ -51,9 +52,13 @@ class PortalDrills:
         services.drill_progress(drill_id=self._ids[key], timeline=timeline)
 
     def cancelled(self, key: str) -> bool:
+        """A cancel asked for from the drill's page, or the run taken over by another
+        execution (this one was presumed dead): either way the drill restores and stops."""
         checked_at, value = self._cancel.get(key, (0.0, False))
         if not value and time.monotonic() - checked_at >= CANCEL_POLL_S:
-            value = services.drill_cancel_requested(drill_id=self._ids[key])
+            value = services.drill_cancel_requested(
+                drill_id=self._ids[key]
+            ) or not runs.still_owned(self.run.pk, self.run.claim_token)
             self._cancel[key] = (time.monotonic(), value)
         return value
 

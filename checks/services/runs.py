@@ -250,10 +250,29 @@ class _Results:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        with transaction.atomic():
-            # A result already there (a resumed run racing a late one) is kept, not doubled.
-            CheckResult.objects.bulk_create(rows, ignore_conflicts=True)
-            ValidationRun.objects.filter(pk=self.run.pk).update(**_recount(self.run.pk))
+        try:
+            with transaction.atomic():
+                # A result already there (a resumed run racing a late one) is kept once.
+                CheckResult.objects.bulk_create(rows, ignore_conflicts=True)
+                counts = _recount(self.run.pk)
+                if not ValidationRun.objects.filter(pk=self.run.pk, claim_token=self.token).update(
+                    **counts
+                ):
+                    raise _NotOwned
+        except _NotOwned:
+            # Another execution took the run over: what this one found is not kept.
+            log.warning("run %s: results of a replaced execution dropped", self.run.pk)
+
+
+class _NotOwned(Exception):
+    """The run is no longer this execution's (rolls its last writes back)."""
+
+
+def still_owned(run_id: int, token: str) -> bool:
+    """Whether the execution holding ``token`` still owns the run (drills stop otherwise)."""
+    return ValidationRun.objects.filter(
+        pk=run_id, claim_token=token, status=ValidationRun.Status.RUNNING
+    ).exists()
 
 
 def _store(run: ValidationRun, outcome: Outcome) -> None:

@@ -310,3 +310,19 @@ def test_a_run_over_its_hosts_cap_steps_back_and_is_sent_again(staged_service, l
     client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
     settings.PREFLIGHT_RUNS_PER_HOST = 2
     assert runs.execute(waiting.pk).status == "passed"
+
+
+def test_an_execution_that_lost_its_run_keeps_nothing_it_found(staged_service, lead):
+    from checks.engine import Outcome, Status
+
+    run = runs.run_request(service=staged_service, actor=lead, keys=["smoke.health"])
+    claimed = runs.claim(run.pk)
+    assert claimed is not None
+    run, token = claimed
+    assert runs.still_owned(run.pk, token)
+    # Presumed dead (its lease expired), the run was taken over by another execution.
+    ValidationRun.objects.filter(pk=run.pk).update(claim_token="another-execution")
+    assert not runs.still_owned(run.pk, token)
+    runs._Results(run, token).add(Outcome("smoke.health", Status.PASS, "ok", {}, 1))
+    assert not CheckResult.objects.filter(run=run).exists()
+    assert runs._finish(run, token).status == "running"  # nor does it finish the run
