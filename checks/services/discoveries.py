@@ -37,7 +37,7 @@ from checks.models import DiscoveryJob
 from checks.secrets import SecretUnreadable
 from checks.selectors import can_add_service_to, outbound_policy
 from checks.services import profiles
-from core.broker import enqueue
+from core.broker import enqueue, held_messages
 from core.errors import Conflict, InvalidInput, NotAllowed
 from portal import services as portal_services
 from portal.models import ChecklistTemplate, Service, Team
@@ -384,6 +384,11 @@ def discovery_save(
     return service
 
 
+def _queues() -> list[str]:
+    route = settings.CELERY_TASK_ROUTES.get("checks.tasks.discover_service", {})
+    return [route.get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)]
+
+
 def sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Fail jobs stuck past the deadline, re-dispatch queued jobs whose message was lost
     (giving up after too many attempts), and expire drafts left unsaved past the keep
@@ -403,6 +408,11 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     waiting = DiscoveryJob.objects.filter(status=Status.QUEUED).filter(
         Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=retry_before)
     )
+    # A job whose message the broker still holds (behind a backlog, or in a worker's hands)
+    # is neither sent twice nor given up: it will run.
+    held = held_messages("checks.tasks.discover_service", _queues())
+    if held is not None:
+        waiting = waiting.exclude(pk__in=[args[0] for args in held.queued | held.taken])
     given_up = waiting.filter(
         dispatch_attempts__gte=settings.PREFLIGHT_DISPATCH_MAX_ATTEMPTS
     ).update(

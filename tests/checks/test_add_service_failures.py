@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.urls import reverse
 from django.utils import timezone
 from fastapi import Depends, FastAPI
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from checks.models import DiscoveryJob, StagingProfile
 from checks.services import discoveries
 from checks.tasks import discover_service, sweep_discoveries
+from core.broker import enqueue
 from core.errors import Conflict
 from portal.models import Service
 from tests.catalog.conftest import closed_port
@@ -228,7 +230,14 @@ def test_the_sweeper_fails_stuck_jobs_redispatches_lost_ones_and_expires_old_dra
         status="queued", dispatched_at=now - timedelta(minutes=5), dispatch_attempts=10
     )
     DiscoveryJob.objects.filter(pk=old.pk).update(finished_at=now - timedelta(hours=25))
-    assert sweep_discoveries() == {"stuck": 1, "given_up": 1, "redispatched": 1, "expired": 1}
+    # While the broker still holds their messages (no worker here), nothing is given up or
+    # sent twice; once the messages are gone, the lost ones are.
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    for job in (lost, given_up):
+        assert enqueue("checks.tasks.discover_service", job.pk)
+    assert sweep_discoveries() == {"stuck": 1, "given_up": 0, "redispatched": 0, "expired": 1}
+    queue.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    assert sweep_discoveries() == {"stuck": 0, "given_up": 1, "redispatched": 1, "expired": 0}
     states = dict(DiscoveryJob.objects.values_list("slug", "status"))
     assert states == {"a": "failed", "b": "queued", "c": "failed", "d": "expired"}
     assert DiscoveryJob.objects.get(slug="a").reason == "stuck"
