@@ -41,6 +41,7 @@ def test_the_filesystem_broker_is_read_too_and_an_unknown_one_is_not(settings, t
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(tmp_path),
         "data_folder_out": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
     }
     assert enqueue(TASK, 7)
     held = held_messages(TASK, [settings.CELERY_TASK_DEFAULT_QUEUE])
