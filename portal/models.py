@@ -55,6 +55,15 @@ class ChecklistTemplate(models.Model):
     description = models.TextField(blank=True)
     source = models.CharField(max_length=300, blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
+    # Ordered levels, lowest first and cumulative (portal.levels):
+    # [{"key", "name", "requires": [{"key": item key, "effective_from": "YYYY-MM-DD" | null}]}]
+    levels = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], output_field=models.JSONField())
+    )
+    # Service tier ("1", "2", "3") -> the level key a launch of that tier requires.
+    tier_levels = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+    )
 
     class Meta:
         ordering = ["key", "-version"]
@@ -99,6 +108,9 @@ class TemplateItem(models.Model):
     check_keys = models.JSONField(default=list, blank=True)
     check_roles = models.JSONField(default=dict, blank=True)
     position = models.PositiveIntegerField()
+    # What the item counts in the score, and the day it starts counting ("upcoming" before).
+    weight = models.PositiveSmallIntegerField(default=1, db_default=1)
+    effective_from = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["section__position", "position"]

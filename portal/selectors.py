@@ -3,7 +3,7 @@ Queries are aggregated in the database so their count does not grow with the dat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from portal import levels
 from portal.actors import SYSTEM_ACTOR_NAME
 from portal.models import AuditEvent, ItemState, Membership, Service, Team, TemplateSection
 
@@ -354,3 +355,76 @@ def home_team(user: object) -> Team | None:
         .first()
     )
     return membership.team if membership else None
+def level_items(states: Iterable[ItemState], *, now: datetime) -> dict[str, levels.Item]:
+    """The items of a template as portal.levels sees them, from item states (with items)."""
+    out = {}
+    for state in states:
+        item = state.item
+        assert item is not None
+        out[state.item_key] = levels.Item(
+            key=state.item_key,
+            title=item.title,
+            weight=item.weight,
+            effective_from=item.effective_from,
+            status=levels.item_status(state.state, state.expires_at, now),
+        )
+    return out
+
+
+def service_levels(
+    service: Service, *, now: datetime | None = None, exempted: dict[str, str] | None = None
+) -> list[TemplateLevel]:
+    """The service's level and score on each of its templates (exemptions by name are the
+    caller's: reviews.levels adds them)."""
+    now = now or timezone.now()
+    template = service.template
+    items = level_items(item_states(service), now=now)
+    result = levels.compute(
+        levels.levels_from_json(template.levels),
+        items,
+        today=timezone.localdate(now),
+        exempted=exempted or {},
+    )
+    return [
+        TemplateLevel(
+            template_key=template.key,
+            template_name=template.name,
+            version=template.version,
+            required=template.tier_levels.get(str(service.tier), ""),
+            result=result,
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class TemplateLevel:
+    """A service's standing on one template: its level result and the level its tier
+    requires for a launch (empty when the template requires none)."""
+
+    template_key: str
+    template_name: str
+    version: int
+    required: str
+    result: levels.LevelResult
+
+    @property
+    def required_name(self) -> str:
+        level = next((lv for lv in self.result.levels if lv.key == self.required), None)
+        return level.name if level else ""
+
+    @property
+    def meets_required(self) -> bool:
+        if not self.required:
+            return True
+        ranks = [lv.key for lv in self.result.levels]
+        return self.result.rank > ranks.index(self.required)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "template": self.template_key,
+            "template_name": self.template_name,
+            "version": self.version,
+            "required_level": self.required or None,
+            "meets_required": self.meets_required,
+            **self.result.as_dict(),
+        }

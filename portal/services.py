@@ -67,6 +67,23 @@ def template_import(*, data: TemplateData, upgrade_services: bool = True) -> Imp
         name=data.name,
         description=data.description,
         source=data.source,
+        levels=[
+            {
+                "key": level.key,
+                "name": level.name,
+                "requires": [
+                    {
+                        "key": r.key,
+                        "effective_from": r.effective_from.isoformat()
+                        if r.effective_from
+                        else None,
+                    }
+                    for r in level.requires
+                ],
+            }
+            for level in data.levels
+        ],
+        tier_levels={str(tier): level for tier, level in data.tier_levels.items()},
     )
     for s_pos, section in enumerate(data.sections):
         sec = TemplateSection.objects.create(
@@ -84,6 +101,8 @@ def template_import(*, data: TemplateData, upgrade_services: bool = True) -> Imp
                 valid_days=item.valid_days,
                 check_keys=item.checks,
                 check_roles=item.roles,
+                weight=item.weight,
+                effective_from=item.effective_from,
                 position=i_pos,
             )
             for i_pos, item in enumerate(section.items)

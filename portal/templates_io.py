@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ class ItemData:
     evidence_required: bool
     valid_days: int
     mappings: list[CheckMapping] = field(default_factory=list)
+    # How much the item counts in the score (weighted share complete), and the day from which
+    # it counts at all: before it the item is "upcoming" and neither lowers a level nor blocks.
+    weight: int = 1
+    effective_from: date | None = None
 
     @property
     def checks(self) -> list[str]:
@@ -78,6 +83,25 @@ class StepData:
 
 
 @dataclass(frozen=True)
+class LevelRequirement:
+    """One item a level requires, optionally only from ``effective_from`` on."""
+
+    key: str
+    effective_from: date | None = None
+
+
+@dataclass(frozen=True)
+class LevelData:
+    """One level of a template (Bronze, Silver, Gold...). Levels are ordered lowest first and
+    cumulative: a service is at a level when every item of that level and of the levels
+    below it is complete."""
+
+    key: str
+    name: str
+    requires: list[LevelRequirement]
+
+
+@dataclass(frozen=True)
 class TemplateData:
     key: str
     version: int
@@ -86,6 +110,9 @@ class TemplateData:
     source: str
     sections: list[SectionData]
     runbook: list[StepData]
+    levels: list[LevelData] = field(default_factory=list)
+    # Tier (1, 2, 3) -> the level key a launch of a service of that tier requires.
+    tier_levels: dict[int, str] = field(default_factory=dict)
 
     @property
     def item_keys(self) -> list[str]:
@@ -138,6 +165,81 @@ def _mappings(table: dict[str, Any], where: str) -> list[CheckMapping]:
     return mappings
 
 
+def _date(table: dict[str, Any], where: str) -> date | None:
+    value = table.get("effective_from")
+    if value is None:
+        return None
+    if not isinstance(value, date) or hasattr(value, "hour"):
+        raise TemplateFileError(f"{where}.effective_from: must be a date (2027-01-31)")
+    return value
+
+
+def _weight(table: dict[str, Any], where: str) -> int:
+    weight = table.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+        raise TemplateFileError(f"{where}.weight: must be a whole number of at least 1")
+    return weight
+
+
+_LEVEL_FIELDS = {"key", "name", "items"}
+_REQUIREMENT_FIELDS = {"key", "effective_from"}
+
+
+def _levels(doc: dict[str, Any], item_keys: set[str]) -> list[LevelData]:
+    raw = doc.get("levels", [])
+    if not isinstance(raw, list):
+        raise TemplateFileError("levels: must be an array of tables ([[levels]])")
+    levels: list[LevelData] = []
+    for l_index, entry in enumerate(raw):
+        where = f"levels[{l_index}]"
+        if not isinstance(entry, dict):
+            raise TemplateFileError(f"{where}: must be a table")
+        unknown = sorted(set(entry) - _LEVEL_FIELDS)
+        if unknown:
+            raise TemplateFileError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        key = _req(entry, "key", str, where)
+        if not re.match(r"^[a-z0-9_]+$", key):
+            raise TemplateFileError(f"{where}.key: {key!r} is not a lower-case key")
+        if key in {level.key for level in levels}:
+            raise TemplateFileError(f"{where}.key: {key!r} appears twice")
+        requires: list[LevelRequirement] = []
+        for r_index, req in enumerate(_req(entry, "items", list, where)):
+            at = f"{where}.items[{r_index}]"
+            if isinstance(req, str):
+                requirement = LevelRequirement(req)
+            elif isinstance(req, dict):
+                unknown = sorted(set(req) - _REQUIREMENT_FIELDS)
+                if unknown:
+                    raise TemplateFileError(f"{at}: unknown field(s) {', '.join(unknown)}")
+                requirement = LevelRequirement(_req(req, "key", str, at), _date(req, at))
+            else:
+                raise TemplateFileError(f"{at}: must be an item key or {{ key, effective_from }}")
+            if requirement.key not in item_keys:
+                raise TemplateFileError(f"{at}: {requirement.key!r} is not an item of the template")
+            if any(requirement.key in {r.key for r in lv.requires} for lv in levels) or (
+                requirement.key in {r.key for r in requires}
+            ):
+                raise TemplateFileError(f"{at}: {requirement.key!r} is already required by a level")
+            requires.append(requirement)
+        levels.append(LevelData(key=key, name=_req(entry, "name", str, where), requires=requires))
+    return levels
+
+
+def _tier_levels(doc: dict[str, Any], levels: list[LevelData]) -> dict[int, str]:
+    raw = doc.get("tier_levels", {})
+    if not isinstance(raw, dict):
+        raise TemplateFileError('tier_levels: must be a table (1 = "gold")')
+    known = {level.key for level in levels}
+    out: dict[int, str] = {}
+    for tier, level in raw.items():
+        if not str(tier).isdigit() or not 1 <= int(tier) <= 3:
+            raise TemplateFileError(f"tier_levels.{tier}: a tier is 1, 2 or 3")
+        if level not in known:
+            raise TemplateFileError(f"tier_levels.{tier}: {level!r} is not a level of the template")
+        out[int(tier)] = level
+    return out
+
+
 def parse_template(text: str) -> TemplateData:
     try:
         doc = tomllib.loads(text)
@@ -171,6 +273,8 @@ def parse_template(text: str) -> TemplateData:
                     evidence_required=_req(raw, "evidence_required", bool, iwhere),
                     valid_days=valid_days,
                     mappings=_mappings(raw, iwhere),
+                    weight=_weight(raw, iwhere),
+                    effective_from=_date(raw, iwhere),
                 )
             )
         sections.append(
@@ -194,6 +298,8 @@ def parse_template(text: str) -> TemplateData:
                 checks=_checks(raw, where),
             )
         )
+    levels = _levels(doc, seen)
+    tier_levels = _tier_levels(doc, levels)
     version = _req(head, "version", int, "template")
     if version < 1:
         raise TemplateFileError("template.version: must be at least 1")
@@ -205,6 +311,8 @@ def parse_template(text: str) -> TemplateData:
         source=head.get("source", ""),
         sections=sections,
         runbook=runbook,
+        levels=levels,
+        tier_levels=tier_levels,
     )
 
 
@@ -217,5 +325,5 @@ def load_template_file(path: Path) -> TemplateData:
 
 
 DEFAULT_TEMPLATE = (
-    Path(__file__).resolve().parent.parent / "checklists" / "fastapi-mongo" / "v2.toml"
+    Path(__file__).resolve().parent.parent / "checklists" / "fastapi-mongo" / "v3.toml"
 )

@@ -180,7 +180,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         "app/settings.py",
         "manage.py",
         "pyproject.toml",
-        "checklists/fastapi-mongo/v2.toml",
+        "checklists/fastapi-mongo/v3.toml",
         "templates/base.html",
         "static/css/site.css",
         "examples/reference_service/app.py",
