@@ -90,3 +90,16 @@ def test_a_template_upgrade_keeps_the_level_by_item_key(service: Service) -> Non
     assert after.version == data.version + 1
     assert after.result.level_key == before.result.level_key == "bronze"
     assert [m.key for m in after.result.missing] == [m.key for m in before.result.missing]
+
+
+def test_the_service_page_shows_the_level_the_score_and_what_the_next_level_needs(
+    client, service: Service, lead
+) -> None:
+    _done(service, BRONZE)
+    client.force_login(lead)
+    page = client.get(f"/services/{service.slug}/").content.decode()
+    assert 'data-level="bronze"' in page
+    assert "Missing for Silver" in page and 'data-missing="security.cors_allowlist"' in page
+    assert 'data-missing="security.secrets_env"' not in page
+    assert "tier 1 requires Gold" in page
+    assert 'data-upcoming="testing.chaos_test"' in page  # Gold's chaos test counts from 2027
