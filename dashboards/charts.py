@@ -49,6 +49,7 @@ FIGURES: dict[str, Callable[[Table], dict[str, Any]]] = {
     "portfolio:states": figures.services_by_state,
     "portfolio:failing_checks": figures.failing_checks,
     "portfolio:drills_overdue": figures.drills_overdue,
+    "portfolio:levels": figures.levels_by_team,
     "team:services": figures.team_services,
     "team:sections": lambda t: figures.readiness_heatmap(t, y="service"),
     "service:readiness_history": figures.readiness_history,

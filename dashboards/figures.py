@@ -11,6 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboards.selectors.common import STATES
+from dashboards.selectors.levels import LEVEL_COLOUR_DEFAULT, LEVEL_COLOURS
 from dashboards.tables import Table
 
 STATE_COLOURS = {
@@ -498,4 +499,29 @@ def drill_history(table: Table) -> dict[str, Any]:
             }
         ],
     )
+    return _json(go.Figure(traces, layout=layout))
+
+
+def levels_by_team(table: Table) -> dict[str, Any]:
+    """Stacked bars: per team, its services by level (coloured by level, lowest at the
+    bottom); the hover names the team's mean score."""
+    if not table.rows:
+        return _empty("No services yet")
+    records = table.records()
+    teams = list(dict.fromkeys(r["team_name"] for r in records))
+    levels = sorted({(r["rank"], r["level"]) for r in records})
+    counts = {(r["team_name"], r["level"]): r["services"] for r in records}
+    mean = {r["team_name"]: r["mean_score"] for r in records}
+    traces = [
+        go.Bar(
+            name=level,
+            x=teams,
+            y=[counts.get((t, level), 0) for t in teams],
+            marker={"color": LEVEL_COLOURS.get(level, LEVEL_COLOUR_DEFAULT)},
+            customdata=[mean[t] for t in teams],
+            hovertemplate="%{x}: %{y} at " + level + " (mean score %{customdata}%)<extra></extra>",
+        )
+        for _rank, level in levels
+    ]
+    layout = _layout(340, barmode="stack", margin={"l": 40, "r": 20, "t": 10, "b": 110})
     return _json(go.Figure(traces, layout=layout))

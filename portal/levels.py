@@ -170,16 +170,15 @@ def is_complete(item: Item | None, exempted: Mapping[str, str]) -> bool:
     return granted is not None and SEVERITY.get(item.status, 99) <= SEVERITY.get(granted, -1)
 
 
-def _missing_up_to(
-    levels: list[Level],
-    items: Mapping[str, Item],
-    upto: int,
-    today: date,
-    exempted: Mapping[str, str],
-) -> tuple[list[Missing], list[Upcoming]]:
-    missing: list[Missing] = []
+def _by_level(
+    levels: list[Level], items: Mapping[str, Item], today: date, exempted: Mapping[str, str]
+) -> tuple[list[list[Missing]], list[Upcoming]]:
+    """One pass over the requirements: what each level misses on its own, and what is
+    upcoming."""
+    missing: list[list[Missing]] = []
     upcoming: list[Upcoming] = []
-    for level in levels[: upto + 1]:
+    for level in levels:
+        mine: list[Missing] = []
         for req in level.requires:
             item = items.get(req.key)
             starts = _effective(item, req)
@@ -187,7 +186,8 @@ def _missing_up_to(
                 upcoming.append(Upcoming(req.key, item.title if item else "", level.key, starts))
             elif not is_complete(item, exempted):
                 status = item.status if item else "open"
-                missing.append(Missing(req.key, item.title if item else "", status, level.key))
+                mine.append(Missing(req.key, item.title if item else "", status, level.key))
+        missing.append(mine)
     return missing, upcoming
 
 
@@ -201,7 +201,8 @@ def missing_for(
 ) -> list[Missing]:
     """What keeps a service from ``level_key`` today (the launch gate's required level)."""
     index = next(i for i, level in enumerate(levels) if level.key == level_key)
-    return _missing_up_to(levels, items, index, today, exempted or {})[0]
+    per_level, _ = _by_level(levels[: index + 1], items, today, exempted or {})
+    return [m for mine in per_level for m in mine]
 
 
 def score(
@@ -228,13 +229,9 @@ def compute(
 ) -> LevelResult:
     """The level, score, what the next level needs and what is upcoming."""
     exempted = exempted or {}
-    rank = 0
-    while rank < len(levels) and not _missing_up_to(levels, items, rank, today, exempted)[0]:
-        rank += 1
-    missing: list[Missing] = []
-    if rank < len(levels):
-        missing = _missing_up_to(levels, items, rank, today, exempted)[0]
-    upcoming = _missing_up_to(levels, items, len(levels) - 1, today, exempted)[1]
+    per_level, upcoming = _by_level(levels, items, today, exempted)
+    rank = next((i for i, mine in enumerate(per_level) if mine), len(levels))
+    missing = [m for mine in per_level[: rank + 1] for m in mine] if rank < len(levels) else []
     used = [
         key
         for key, item in items.items()

@@ -1,5 +1,5 @@
-"""The portfolio dashboard: every team and service at once. Each table is one or two
-grouped queries; none loops over services in Python against the database."""
+"""The portfolio dashboard: every team and service at once, their levels and scores. Each
+table is one or two grouped queries; none loops over services in Python against the database."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dashboards.selectors.common import (
     launch_review_model,
     portfolio_readiness,
 )
+from dashboards.selectors.levels import level_rows, levels_by_team, service_levels_table
 from dashboards.tables import Table
 from portal.models import Service
 
@@ -195,15 +196,21 @@ TABLES: dict[str, Callable[[], Table]] = {
     "offenders": top_offenders,
     "drills_overdue": drills_overdue,
     "overdue_services": overdue_services,
+    "levels": levels_by_team,
+    "service_levels": service_levels_table,
 }
 
 
 def tables() -> dict[str, Table]:
     """Every table of the page; the readiness pass is shared by the two that need it."""
     readiness = portfolio_readiness()
-    out = {name: build() for name, build in TABLES.items() if name not in ("heatmap", "states")}
+    levels = level_rows()
+    shared = ("heatmap", "states", "levels", "service_levels")
+    out = {name: build() for name, build in TABLES.items() if name not in shared}
     return {
         "heatmap": readiness_heatmap(readiness),
         "states": services_by_state(readiness),
+        "levels": levels_by_team(levels),
+        "service_levels": service_levels_table(levels),
         **out,
     }

@@ -4,7 +4,7 @@ name, and a template upgrade that keeps the level (levels name items by key)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.utils import timezone
 
@@ -102,4 +102,34 @@ def test_the_service_page_shows_the_level_the_score_and_what_the_next_level_need
     assert "Missing for Silver" in page and 'data-missing="security.cors_allowlist"' in page
     assert 'data-missing="security.secrets_env"' not in page
     assert "tier 1 requires Gold" in page
-    assert 'data-upcoming="testing.chaos_test"' in page  # Gold's chaos test counts from 2027
+    # Gold's chaos test counts from 2027-03-01: upcoming until then, missing after.
+    if timezone.localdate() < date(2027, 3, 1):
+        assert 'data-upcoming="testing.chaos_test"' in page
+
+
+def test_levels_of_many_services_at_once_agree_with_one_services_levels(
+    service: Service, team, template, lead
+) -> None:
+    from reviews.levels import levels_by_service
+
+    other = services.service_create(
+        name="Billing", slug="billing", team=team, template=template, tier=2, actor=lead
+    )
+    _done(service, BRONZE)
+    _done(other, BRONZE[:-1])
+    _done(other, [BRONZE[-1]], days=-1)  # expired
+    Exemption.objects.create(
+        service=other,
+        items=["security.cors_allowlist"],
+        granted={"item:security.cors_allowlist": "open"},
+        justification="x",
+        expires_at=timezone.now() + timedelta(days=3),
+        status=Exemption.Status.APPROVED,
+    )
+    bulk = levels_by_service([(s.pk, s.tier, s.template_id) for s in (service, other)])
+    for s in (service, other):
+        (one,) = service_levels(s)
+        (many,) = bulk[s.pk]
+        assert many.result == one.result and many.required == one.required
+    assert bulk[other.pk][0].result.exempted == ("security.cors_allowlist",)
+    assert bulk[other.pk][0].required == "silver"

@@ -1,0 +1,157 @@
+"""Levels and scores on the dashboards: every non-retired service's level and score on each
+of its templates (reviews.levels, exemptions by name counted), computed in one pass and
+cached under the head of the audit chain like the readiness pass (every change of an item
+state or an exemption writes an audit event; the short timeout bounds what the head cannot
+see, such as an exemption running out)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import cast
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+
+from core.metrics import CACHE_HITS, CACHE_MISSES
+from dashboards.selectors.common import _audit_head
+from dashboards.tables import Table
+from portal.models import Service
+from reviews.levels import levels_by_service
+
+# Level keys in the colours the pages use; any other level key is drawn in the info blue.
+LEVEL_COLOURS = {"none": "#a0aec0", "bronze": "#b7712f", "silver": "#8795a8", "gold": "#d4a017"}
+LEVEL_COLOUR_DEFAULT = "#2b6cb0"
+
+
+@dataclass(frozen=True)
+class LevelRow:
+    service: str
+    service_name: str
+    team: str
+    team_name: str
+    tier: int
+    template: str
+    level: str
+    level_name: str
+    rank: int
+    score: float
+    required: str
+    meets_required: bool
+    next_level: str
+    missing: int
+
+
+def _rows(service_filter: Q) -> list[LevelRow]:
+    services = list(
+        Service.objects.exclude(lifecycle=Service.Lifecycle.RETIRED)
+        .filter(service_filter)
+        .values_list("id", "slug", "name", "team__slug", "team__name", "tier", "template_id")
+    )
+    levels = levels_by_service([(s[0], s[5], s[6]) for s in services])
+    out = []
+    for sid, slug, name, team, team_name, tier, _tid in services:
+        for t in levels[sid]:
+            nxt = t.result.next_level
+            out.append(
+                LevelRow(
+                    service=slug,
+                    service_name=name,
+                    team=team,
+                    team_name=team_name,
+                    tier=tier,
+                    template=t.template_key,
+                    level=t.result.level_key,
+                    level_name=t.result.level_name,
+                    rank=t.result.rank,
+                    score=t.result.score,
+                    required=t.required,
+                    meets_required=t.meets_required,
+                    next_level=nxt.key if nxt else "",
+                    missing=len(t.result.missing),
+                )
+            )
+    # Lowest level first, then lowest score: who needs help comes first.
+    out.sort(key=lambda r: (r.rank, r.score, r.team, r.service))
+    return out
+
+
+def level_rows(service_filter: Q | None = None) -> list[LevelRow]:
+    service_filter = service_filter or Q()
+    timeout = getattr(settings, "PREFLIGHT_DASHBOARD_CACHE_S", 30)
+    if not timeout:
+        return _rows(service_filter)
+    key = f"dashboards:levels:{_audit_head()}:{hash(str(service_filter))}"
+    cached = cache.get(key)
+    if cached is None:
+        CACHE_MISSES.labels("dashboards").inc()
+        cached = _rows(service_filter)
+        cache.set(key, cached, timeout)
+    else:
+        CACHE_HITS.labels("dashboards").inc()
+    return cast(list[LevelRow], cached)
+
+
+LEVEL_COLUMNS = [
+    "service",
+    "service_name",
+    "team",
+    "tier",
+    "template",
+    "level",
+    "rank",
+    "score",
+    "required",
+    "meets_required",
+    "next_level",
+    "missing",
+]
+
+
+def service_levels_table(rows: list[LevelRow] | None = None) -> Table:
+    """Every service's level and score per template, lowest level and score first."""
+    rows = level_rows() if rows is None else rows
+    return Table(
+        "service_levels",
+        "Levels and scores by service (lowest first)",
+        LEVEL_COLUMNS,
+        [
+            (
+                r.service,
+                r.service_name,
+                r.team,
+                r.tier,
+                r.template,
+                r.level or "none",
+                r.rank,
+                r.score,
+                r.required or None,
+                r.meets_required,
+                r.next_level or None,
+                r.missing,
+            )
+            for r in rows
+        ],
+    )
+
+
+def levels_by_team(rows: list[LevelRow] | None = None) -> Table:
+    """Per team and template, how many services are at each level (and their mean score)."""
+    rows = level_rows() if rows is None else rows
+    counts: Counter[tuple[str, str, str, str, int]] = Counter()
+    scores: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        counts[(r.team, r.team_name, r.template, r.level or "none", r.rank)] += 1
+        scores.setdefault((r.team, r.template), []).append(r.score)
+    table = Table(
+        "levels",
+        "Services by level, per team",
+        ["team", "team_name", "template", "level", "rank", "services", "mean_score"],
+    )
+    for (team, name, template, level, rank), n in sorted(
+        counts.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][4])
+    ):
+        mean = scores[(team, template)]
+        table.rows.append((team, name, template, level, rank, n, round(sum(mean) / len(mean), 1)))
+    return table
