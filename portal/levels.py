@@ -161,34 +161,123 @@ def _effective(item: Item | None, req: Requirement) -> date | None:
     return max(dates) if dates else None
 
 
+def covered(status: str, granted: str | None) -> bool:
+    """Whether an exemption granted for an item in status ``granted`` covers it in
+    ``status`` (the same or a better one)."""
+    return granted is not None and SEVERITY.get(status, 99) <= SEVERITY.get(granted, -1)
+
+
 def is_complete(item: Item | None, exempted: Mapping[str, str]) -> bool:
     if item is None:
         return False
-    if item.status in COMPLETE:
-        return True
-    granted = exempted.get(item.key)
-    return granted is not None and SEVERITY.get(item.status, 99) <= SEVERITY.get(granted, -1)
+    return item.status in COMPLETE or covered(item.status, exempted.get(item.key))
 
 
-def _by_level(
-    levels: list[Level], items: Mapping[str, Item], today: date, exempted: Mapping[str, str]
-) -> tuple[list[list[Missing]], list[Upcoming]]:
-    """One pass over the requirements: what each level misses on its own, and what is
-    upcoming."""
-    missing: list[list[Missing]] = []
+@dataclass(frozen=True)
+class Plan:
+    """What does not depend on a service: a template's levels and items as they stand on
+    ``today`` — which requirements count (``active``: level index, key, title) and which
+    are upcoming, the items' weights. One plan serves every service on the template."""
+
+    levels: tuple[Level, ...]
+    active: tuple[tuple[int, str, str], ...]
+    upcoming: tuple[Upcoming, ...]
+    current_weights: dict[str, int]  # items counting today
+    upcoming_weights: dict[str, int]  # items whose own effective date is still ahead
+    total_current: int
+    total_upcoming: int
+    known: frozenset[str] = frozenset()  # every item key of the template
+
+
+def plan(levels: Iterable[Level], items: Mapping[str, Item], *, today: date) -> Plan:
+    levels = tuple(levels)
+    active: list[tuple[int, str, str]] = []
     upcoming: list[Upcoming] = []
-    for level in levels:
-        mine: list[Missing] = []
+    for index, level in enumerate(levels):
         for req in level.requires:
             item = items.get(req.key)
+            title = item.title if item else ""
             starts = _effective(item, req)
             if starts is not None and starts > today:
-                upcoming.append(Upcoming(req.key, item.title if item else "", level.key, starts))
-            elif not is_complete(item, exempted):
-                status = item.status if item else "open"
-                mine.append(Missing(req.key, item.title if item else "", status, level.key))
-        missing.append(mine)
-    return missing, upcoming
+                upcoming.append(Upcoming(req.key, title, level.key, starts))
+            else:
+                active.append((index, req.key, title))
+    current = {k: i.weight for k, i in items.items() if not _ahead(i, today)}
+    ahead = {k: i.weight for k, i in items.items() if _ahead(i, today)}
+    return Plan(
+        levels=levels,
+        active=tuple(active),
+        upcoming=tuple(upcoming),
+        current_weights=current,
+        upcoming_weights=ahead,
+        total_current=sum(current.values()),
+        total_upcoming=sum(ahead.values()),
+        known=frozenset(items),
+    )
+
+
+def _ahead(item: Item, today: date) -> bool:
+    return item.effective_from is not None and item.effective_from > today
+
+
+def _status(plan: Plan, incomplete: Mapping[str, str], key: str) -> str | None:
+    return incomplete.get(key) or (None if key in plan.known else "open")
+
+
+def _per_level(
+    plan: Plan, incomplete: Mapping[str, str], exempted: Mapping[str, str], upto: int
+) -> list[Missing]:
+    """What the levels up to ``upto`` miss, lowest level first."""
+    missing = []
+    for index, key, title in plan.active:
+        if index > upto:
+            break
+        status = _status(plan, incomplete, key)
+        if status is not None and not covered(status, exempted.get(key)):
+            missing.append(Missing(key, title, status, plan.levels[index].key))
+    return missing
+
+
+def _rank(plan: Plan, incomplete: Mapping[str, str], exempted: Mapping[str, str]) -> int:
+    """The number of levels reached: the index of the first level missing something."""
+    for index, key, _title in plan.active:
+        status = _status(plan, incomplete, key)
+        if status is not None and not covered(status, exempted.get(key)):
+            return index
+    return len(plan.levels)
+
+
+def evaluate(
+    plan: Plan, incomplete: Mapping[str, str], exempted: Mapping[str, str] | None = None
+) -> LevelResult:
+    """A service's result from its plan and the items *not* complete (key -> status); an
+    item of the template not named there is complete; a required key that is not an item
+    of the template at all is open."""
+    exempted = exempted or {}
+    rank = _rank(plan, incomplete, exempted)
+    missing = _per_level(plan, incomplete, exempted, rank) if rank < len(plan.levels) else []
+    open_current = open_ahead = 0
+    used = []
+    for key, status in incomplete.items():
+        if covered(status, exempted.get(key)):
+            used.append(key)
+        elif key in plan.current_weights:
+            open_current += plan.current_weights[key]
+        elif key in plan.upcoming_weights:
+            open_ahead += plan.upcoming_weights[key]
+    total = plan.total_current + plan.total_upcoming - open_ahead
+    return LevelResult(
+        levels=plan.levels,
+        rank=rank,
+        score=round(100 * (total - open_current) / total, 1) if total else 100.0,
+        missing=tuple(missing),
+        upcoming=plan.upcoming,
+        exempted=tuple(sorted(used)),
+    )
+
+
+def _incomplete(items: Iterable[Item]) -> dict[str, str]:
+    return {i.key: i.status for i in items if i.status not in COMPLETE}
 
 
 def missing_for(
@@ -201,23 +290,16 @@ def missing_for(
 ) -> list[Missing]:
     """What keeps a service from ``level_key`` today (the launch gate's required level)."""
     index = next(i for i, level in enumerate(levels) if level.key == level_key)
-    per_level, _ = _by_level(levels[: index + 1], items, today, exempted or {})
-    return [m for mine in per_level for m in mine]
+    steps = plan(levels[: index + 1], items, today=today)
+    return _per_level(steps, _incomplete(items.values()), exempted or {}, index)
 
 
 def score(
     items: Iterable[Item], *, today: date, exempted: Mapping[str, str] | None = None
 ) -> float:
-    exempted = exempted or {}
-    total = done = 0
-    for item in items:
-        complete = is_complete(item, exempted)
-        upcoming = item.effective_from is not None and item.effective_from > today
-        if upcoming and not complete:
-            continue
-        total += item.weight
-        done += item.weight if complete else 0
-    return round(100 * done / total, 1) if total else 100.0
+    """The weighted share complete (see the module's docstring)."""
+    items = {i.key: i for i in items}
+    return evaluate(plan((), items, today=today), _incomplete(items.values()), exempted).score
 
 
 def compute(
@@ -228,20 +310,4 @@ def compute(
     exempted: Mapping[str, str] | None = None,
 ) -> LevelResult:
     """The level, score, what the next level needs and what is upcoming."""
-    exempted = exempted or {}
-    per_level, upcoming = _by_level(levels, items, today, exempted)
-    rank = next((i for i, mine in enumerate(per_level) if mine), len(levels))
-    missing = [m for mine in per_level[: rank + 1] for m in mine] if rank < len(levels) else []
-    used = [
-        key
-        for key, item in items.items()
-        if item.status not in COMPLETE and is_complete(item, exempted)
-    ]
-    return LevelResult(
-        levels=tuple(levels),
-        rank=rank,
-        score=score(items.values(), today=today, exempted=exempted),
-        missing=tuple(missing),
-        upcoming=tuple(upcoming),
-        exempted=tuple(sorted(used)),
-    )
+    return evaluate(plan(levels, items, today=today), _incomplete(items.values()), exempted)

@@ -18,7 +18,7 @@ from core.metrics import CACHE_HITS, CACHE_MISSES
 from dashboards.selectors.common import _audit_head
 from dashboards.tables import Table
 from portal.models import Service
-from reviews.levels import levels_by_service
+from reviews.levels import level_summaries
 
 # Level keys in the colours the pages use; any other level key is drawn in the info blue.
 LEVEL_COLOURS = {"none": "#a0aec0", "bronze": "#b7712f", "silver": "#8795a8", "gold": "#d4a017"}
@@ -44,16 +44,14 @@ class LevelRow:
 
 
 def _rows(service_filter: Q) -> list[LevelRow]:
+    scope = Service.objects.exclude(lifecycle=Service.Lifecycle.RETIRED).filter(service_filter)
     services = list(
-        Service.objects.exclude(lifecycle=Service.Lifecycle.RETIRED)
-        .filter(service_filter)
-        .values_list("id", "slug", "name", "team__slug", "team__name", "tier", "template_id")
+        scope.values_list("id", "slug", "name", "team__slug", "team__name", "tier", "template_id")
     )
-    levels = levels_by_service([(s[0], s[5], s[6]) for s in services])
+    levels = level_summaries(scope)
     out = []
     for sid, slug, name, team, team_name, tier, _tid in services:
         for t in levels[sid]:
-            nxt = t.result.next_level
             out.append(
                 LevelRow(
                     service=slug,
@@ -62,14 +60,14 @@ def _rows(service_filter: Q) -> list[LevelRow]:
                     team_name=team_name,
                     tier=tier,
                     template=t.template_key,
-                    level=t.result.level_key,
-                    level_name=t.result.level_name,
-                    rank=t.result.rank,
-                    score=t.result.score,
+                    level=t.level_key,
+                    level_name=t.level_name,
+                    rank=t.rank,
+                    score=t.score,
                     required=t.required,
                     meets_required=t.meets_required,
-                    next_level=nxt.key if nxt else "",
-                    missing=len(t.result.missing),
+                    next_level=t.next_level,
+                    missing=t.missing,
                 )
             )
     # Lowest level first, then lowest score: who needs help comes first.

@@ -110,7 +110,7 @@ def test_the_service_page_shows_the_level_the_score_and_what_the_next_level_need
 def test_levels_of_many_services_at_once_agree_with_one_services_levels(
     service: Service, team, template, lead
 ) -> None:
-    from reviews.levels import levels_by_service
+    from reviews.levels import LevelSummary, level_summaries, levels_by_service
 
     other = services.service_create(
         name="Billing", slug="billing", team=team, template=template, tier=2, actor=lead
@@ -126,10 +126,20 @@ def test_levels_of_many_services_at_once_agree_with_one_services_levels(
         expires_at=timezone.now() + timedelta(days=3),
         status=Exemption.Status.APPROVED,
     )
-    bulk = levels_by_service([(s.pk, s.tier, s.template_id) for s in (service, other)])
-    for s in (service, other):
+    third = services.service_create(
+        name="Ledger", slug="ledger", team=team, template=template, tier=3, actor=lead
+    )
+    _done(third, BRONZE)
+    _done(third, ["security.cors_allowlist"])
+    ItemState.objects.filter(service=third, item_key="testing.chaos_test").update(state="failing")
+    scope = Service.objects.filter(pk__in=[service.pk, other.pk, third.pk])
+    bulk = levels_by_service(scope)
+    summaries = level_summaries(scope)
+    for s in (service, other, third):
         (one,) = service_levels(s)
         (many,) = bulk[s.pk]
         assert many.result == one.result and many.required == one.required
+        assert summaries[s.pk] == [LevelSummary.of(one)]
     assert bulk[other.pk][0].result.exempted == ("security.cors_allowlist",)
     assert bulk[other.pk][0].required == "silver"
+    assert summaries[third.pk][0].level_key == "bronze" and summaries[third.pk][0].required == ""
