@@ -39,6 +39,7 @@ from portal.models import ItemState
 from portal.models import Service as ServiceRecord
 from reviews.facts import SCAN_KINDS, SEVERITIES
 from reviews.gate import RULES
+from reviews.levels import LevelSummary
 from reviews.models import Exemption as ExemptionModel
 from reviews.models import FactReport as FactRecord
 from reviews.models import LaunchReview
@@ -151,6 +152,75 @@ class Readiness(Out):
         )
 
 
+class TemplateLevel(Out):
+    """A service's level and score on one of its checklist templates (docs: "Levels")."""
+
+    template: str = Field(description="The template's key.")
+    level: str | None = Field(description="The highest level reached; null below the first.")
+    level_name: str
+    rank: int = Field(description="0 below the first level, 1 at the first, ...")
+    score: float = Field(description="Weighted share of the items complete, 0-100.")
+    required_level: str | None = Field(
+        description="The level a launch of a service of this tier requires (null: none)."
+    )
+    meets_required: bool
+    next_level: str | None
+    missing_count: int = Field(description="Requirements the next level still needs.")
+
+    @classmethod
+    def of(cls, t: LevelSummary) -> TemplateLevel:
+        return cls(
+            template=t.template_key,
+            level=t.level_key or None,
+            level_name=t.level_name,
+            rank=t.rank,
+            score=t.score,
+            required_level=t.required or None,
+            meets_required=t.meets_required,
+            next_level=t.next_level or None,
+            missing_count=t.missing,
+        )
+
+
+class LevelMissing(Out):
+    key: str
+    title: str
+    status: str
+    level: str = Field(description="The level that requires the item.")
+
+
+class LevelUpcoming(Out):
+    key: str
+    title: str
+    level: str
+    effective_from: date
+
+
+class TemplateLevelDetail(TemplateLevel):
+    levels: list[str] = Field(description="The template's level keys, lowest first.")
+    missing: list[LevelMissing] = Field(description="What the next level still needs.")
+    upcoming: list[LevelUpcoming] = Field(
+        description="Requirements that count from a later date: shown, not counted yet."
+    )
+    exempted: list[str] = Field(description="Items counted complete through an exemption.")
+
+    @classmethod
+    def detail(cls, t: portal_selectors.TemplateLevel) -> TemplateLevelDetail:
+        r = t.result
+        return cls(
+            **TemplateLevel.of(LevelSummary.of(t)).model_dump(),
+            levels=[lv.key for lv in r.levels],
+            missing=[LevelMissing(**m.as_dict()) for m in r.missing],
+            upcoming=[
+                LevelUpcoming(
+                    key=u.key, title=u.title, level=u.level, effective_from=u.effective_from
+                )
+                for u in r.upcoming
+            ],
+            exempted=list(r.exempted),
+        )
+
+
 class Service(Out):
     slug: str
     name: str
@@ -160,6 +230,7 @@ class Service(Out):
     template: str
     created_at: When
     readiness: Readiness
+    levels: list[TemplateLevel] = Field(description="Level and score per template.")
     url: str
 
     @classmethod
@@ -178,8 +249,8 @@ class Service(Out):
         }
 
     @classmethod
-    def of(cls, s: ServiceRecord) -> Service:
-        return cls(**cls.fields_of(s))
+    def of(cls, s: ServiceRecord, levels: Iterable[LevelSummary] = ()) -> Service:
+        return cls(**cls.fields_of(s), levels=[TemplateLevel.of(t) for t in levels])
 
 
 class ServicePage(PageOf):
@@ -331,6 +402,7 @@ class RunDetail(Run):
 
 
 class ServiceDetail(Service):
+    levels: list[TemplateLevelDetail]  # type: ignore[assignment]
     items: list[Item]
     gate: Gate
     latest_run: Run | None

@@ -25,6 +25,7 @@ from portal.models import Service
 from reviews import facts as facts_service
 from reviews import selectors as review_selectors
 from reviews.gate import compute_gate
+from reviews.levels import level_summaries, service_levels
 from reviews.models import FactReport
 
 router = Router()
@@ -60,7 +61,7 @@ def _scope(scope: str) -> str:
     auth=scoped(READ),
     response={200: schemas.ServicePage, LIST_ERRORS: schemas.Error},
     operation_id="listServices",
-    summary="Services with their readiness",
+    summary="Services with their readiness, levels and scores",
     description=_scope(READ),
     url_name="service-list",
 )
@@ -70,7 +71,10 @@ def service_list(
     qs = portal_selectors.services_with_readiness()
     if team:
         qs = qs.filter(team__slug=team)
-    return schemas.ServicePage(**paginate(qs, paging, schemas.Service.of))
+    page = paginate(qs, paging, lambda s: s)
+    levels = level_summaries(Service.objects.filter(pk__in=[s.pk for s in page["items"]]))
+    page["items"] = [schemas.Service.of(s, levels.get(s.pk, [])) for s in page["items"]]
+    return schemas.ServicePage(**page)
 
 
 @router.get(
@@ -78,7 +82,7 @@ def service_list(
     auth=scoped(READ),
     response={200: schemas.ServiceDetail, READ_ERRORS: schemas.Error},
     operation_id="getService",
-    summary="A service: readiness, items, gate, latest run",
+    summary="A service: readiness, levels, items, gate, latest run",
     description=_scope(READ),
     url_name="service-detail",
 )
@@ -87,6 +91,7 @@ def service_detail(request: HttpRequest, slug: Slug) -> schemas.ServiceDetail:
     latest = ValidationRun.objects.filter(service=annotated).order_by("-id").first()
     return schemas.ServiceDetail(
         **schemas.Service.fields_of(annotated),
+        levels=[schemas.TemplateLevelDetail.detail(t) for t in service_levels(annotated)],
         items=[schemas.Item.of(s) for s in portal_selectors.item_states(annotated)],
         gate=schemas.Gate(**compute_gate(annotated).as_dict()),
         latest_run=schemas.Run.of(latest) if latest else None,
