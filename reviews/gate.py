@@ -19,7 +19,13 @@ Rules:
   passed (latest result, within the run window; drills within the drill window). A skip is
   not a pass: the gate lists skipped checks with the setting each needs;
 - ``drills``: every drill check (``checks.selectors.drill_keys``) passed within
-  PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS. With no drill registered the rule holds vacuously.
+  PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS. With no drill registered the rule holds vacuously;
+- ``required_level``: the service reaches the level its tier requires on its template
+  (``[tier_levels]`` of the template file; portal.levels), naming each missing item. Its
+  findings are items, like ``blocking_items``'; a launch request justifies here only what no
+  other failing rule names (:func:`to_justify`).
+
+An item whose ``effective_from`` is still ahead is *upcoming*: no rule counts it.
 """
 
 from __future__ import annotations
@@ -40,8 +46,9 @@ from checks.selectors import (
     run_window,
     skip_setting,
 )
+from portal.levels import levels_from_json, missing_for
 from portal.models import ItemState, Service
-from portal.selectors import item_states
+from portal.selectors import item_states, level_items
 
 ITEM, CHECK, RUN = "item", "check", "run"
 _LISTED = 8  # subjects named in a reason before "and N more"
@@ -164,6 +171,7 @@ class GateContext:
     drill_keys: list[str]
     full_run: ValidationRun | None
     results: dict[str, CheckResult]  # latest result per check key
+    upcoming: list[ItemState] = field(default_factory=list)  # not counted yet (effective_from)
 
 
 def named(keys: Iterable[str]) -> str:
@@ -342,6 +350,28 @@ def drills(ctx: GateContext) -> GateRule:
     )
 
 
+def required_level(ctx: GateContext) -> GateRule:
+    template, tier = ctx.service.template, ctx.service.tier
+    required = template.tier_levels.get(str(tier), "")
+    levels = levels_from_json(template.levels)
+    level = next((lv for lv in levels if lv.key == required), None)
+    if level is None:
+        return GateRule("required_level", True, f"no level is required of tier {tier}")
+    items = level_items([*ctx.states, *ctx.upcoming], now=ctx.now)
+    missing = missing_for(levels, items, required, today=timezone.localdate(ctx.now))
+    findings = [
+        Finding(ITEM, m.key, m.status, f"{m.key} is {m.status} (needed for {m.level})")
+        for m in missing
+    ]
+    return _rule(
+        "required_level",
+        findings,
+        f"tier {tier} requires level {level.name}; {len(findings)} item(s) missing: "
+        f"{named(f.key for f in findings)}",
+        f"tier {tier} requires level {level.name}: reached",
+    )
+
+
 RuleFunction = Callable[[GateContext], GateRule]
 
 RULE_FUNCTIONS: list[tuple[str, RuleFunction]] = [
@@ -350,15 +380,49 @@ RULE_FUNCTIONS: list[tuple[str, RuleFunction]] = [
     ("full_run", full_run),
     ("verifying_checks", verifying_checks),
     ("drills", drills),
+    ("required_level", required_level),
 ]
+# Rules whose findings repeat subjects other rules name: a launch request justifies them only
+# for what no other failing rule names.
+FOLLOWERS = frozenset({"required_level"})
+
+
+def to_justify(gate: Gate, open_subjects: set[str]) -> dict[str, list[Finding]]:
+    """Per failing rule, the findings a launch request must justify: those in
+    ``open_subjects`` (not covered already), a follower's only where no other rule names
+    them."""
+    elsewhere = {
+        f.subject for rule in gate.failing if rule.key not in FOLLOWERS for f in rule.findings
+    }
+    out: dict[str, list[Finding]] = {}
+    for rule in gate.failing:
+        findings = [
+            f
+            for f in rule.findings
+            if f.subject in open_subjects
+            and (rule.key not in FOLLOWERS or f.subject not in elsewhere)
+        ]
+        if findings:
+            out[rule.key] = findings
+    return out
+
+
 RULES = tuple(key for key, _ in RULE_FUNCTIONS)
 
 
 def gate_context(service: Service, *, now: datetime | None = None) -> GateContext:
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    states, upcoming = [], []
+    for state in item_states(service):
+        assert state.item is not None
+        ahead = state.item.effective_from is not None and state.item.effective_from > today
+        (upcoming if ahead else states).append(state)
     return GateContext(
         service=service,
-        now=now or timezone.now(),
-        states=list(item_states(service)),
+        now=now,
+        states=states,
+        upcoming=upcoming,
         drill_keys=drill_keys(),
         full_run=latest_full_run(service),
         results=latest_results(service),

@@ -14,7 +14,7 @@ from django.utils import timezone
 from portal.models import Service
 from portal.selectors import service_readiness
 from reviews.coverage import coverage, exemptions_for
-from reviews.gate import Finding, Gate, GateRule, compute_gate, named
+from reviews.gate import Finding, Gate, GateRule, compute_gate, named, to_justify
 from reviews.models import Decision, Exemption, LaunchReview
 from reviews.snapshot import build_snapshot, changes_since
 
@@ -85,12 +85,12 @@ def rules_to_justify(service: Service, gate: Gate) -> list[RuleToJustify]:
     item exemption already covers. A rule failing on the run itself cannot be justified."""
     standing = list(exemptions_for(service, None, now=gate.computed_at or timezone.now()))
     open_subjects = {f.subject for f in coverage(gate, standing).uncovered}
-    out = []
-    for rule in gate.failing:
-        findings = [f for f in rule.findings if f.subject in open_subjects]
-        if findings:
-            out.append(RuleToJustify(rule, findings, all(f.exemptable for f in findings)))
-    return out
+    wanted = to_justify(gate, open_subjects)
+    return [
+        RuleToJustify(rule, wanted[rule.key], all(f.exemptable for f in wanted[rule.key]))
+        for rule in gate.failing
+        if rule.key in wanted
+    ]
 
 
 def exemption_dict(e: Exemption) -> dict[str, Any]:

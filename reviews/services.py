@@ -20,7 +20,7 @@ from portal import services as portal_services
 from portal.models import AuditEvent, ItemState, Service
 from reviews import notify
 from reviews.coverage import coverage, exemptions_for, granted_for
-from reviews.gate import CHECK, ITEM, RULES, Finding, Gate, compute_gate
+from reviews.gate import CHECK, ITEM, RULES, Finding, Gate, compute_gate, to_justify
 from reviews.models import Decision, Exemption, LaunchReview
 from reviews.permissions import (
     User,
@@ -126,10 +126,9 @@ def launch_request(
     open_findings = set(f.subject for f in coverage(gate, standing).uncovered)
     worst = {f.subject: f for f in gate.findings}
     to_exempt = {
-        rule.key: [worst[f.subject] for f in rule.findings if f.subject in open_findings]
-        for rule in gate.failing
+        key: [worst[f.subject] for f in findings]
+        for key, findings in to_justify(gate, open_findings).items()
     }
-    to_exempt = {key: findings for key, findings in to_exempt.items() if findings}
     unjustified = [key for key in to_exempt if key not in justifications]
     if unjustified:
         raise InvalidInput(

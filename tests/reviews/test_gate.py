@@ -40,6 +40,7 @@ def test_a_ready_service_passes_every_rule_and_lists_the_drill_keys(ready_servic
         "full_run",
         "verifying_checks",
         "drills",
+        "required_level",
     ]
     assert gate.drill_keys == checks_selectors.drill_keys()
     assert gate.as_dict()["drill_keys"] == gate.drill_keys
