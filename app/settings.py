@@ -131,6 +131,7 @@ INSTALLED_APPS = [
     "checks",
     "dashboards",
     "reviews",
+    "campaigns",
     "api",
     "drills",
     "sso",
@@ -416,6 +417,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Approvals that time alone undid (an exemption expired): invalidated with the reason.
     "recheck-approvals": {"task": "reviews.tasks.recheck_approvals", "schedule": 300.0},
+    "campaign-reminders": {"task": "campaigns.tasks.send_reminders", "schedule": 3600.0},
     # A no-op while PREFLIGHT_CATALOG_SOURCES is empty.
     "catalog-sync": {
         "task": "catalogsync.tasks.sync_catalog",

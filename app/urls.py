@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("checks.urls")),
     path("", include("drills.urls")),
     path("", include("dashboards.urls")),
+    path("", include("campaigns.urls")),
     path("", include("portal.urls")),
 ]
 

@@ -277,6 +277,11 @@ def available_steps() -> list[tuple[str, int]]:
     return [(step, n) for step, n in counts.items() if n]
 
 
+def check_keys() -> list[str]:
+    """Every registered check key, in registry order."""
+    return list(REGISTRY)
+
+
 def keys_of_kind(kind: str) -> list[str]:
     """Registered check keys of one kind (CheckSpec.kind), in registry order."""
     return [key for key, spec in REGISTRY.items() if spec.kind == kind]

@@ -276,6 +276,31 @@ def evaluate(
     )
 
 
+def lacking(
+    plan: Plan,
+    incomplete: Mapping[str, str],
+    exempted: Mapping[str, str] | None = None,
+    *,
+    level_key: str = "",
+    item_keys: Iterable[str] = (),
+) -> list[Missing]:
+    """What a service lacks for a goal: the requirements of ``level_key`` and the levels
+    below it, then any of ``item_keys`` not complete (``level`` is "" for those)."""
+    exempted = exempted or {}
+    missing: list[Missing] = []
+    if level_key:
+        keys = [lv.key for lv in plan.levels]
+        if level_key not in keys:
+            raise ValueError(f"{level_key!r} is not a level of the template")
+        missing = _per_level(plan, incomplete, exempted, keys.index(level_key))
+    named = {m.key for m in missing}
+    for key in item_keys:
+        status = _status(plan, incomplete, key)
+        if key not in named and status is not None and not covered(status, exempted.get(key)):
+            missing.append(Missing(key, "", status, ""))
+    return missing
+
+
 def _incomplete(items: Iterable[Item]) -> dict[str, str]:
     return {i.key: i.status for i in items if i.status not in COMPLETE}
 
@@ -298,8 +323,8 @@ def score(
     items: Iterable[Item], *, today: date, exempted: Mapping[str, str] | None = None
 ) -> float:
     """The weighted share complete (see the module's docstring)."""
-    items = {i.key: i for i in items}
-    return evaluate(plan((), items, today=today), _incomplete(items.values()), exempted).score
+    by_key = {i.key: i for i in items}
+    return evaluate(plan((), by_key, today=today), _incomplete(by_key.values()), exempted).score
 
 
 def compute(

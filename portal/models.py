@@ -368,6 +368,9 @@ class AuditEvent(ImmutableModel):
         TOKEN_REVOKED = "token_revoked", "API token revoked"
         DRILL_STARTED = "drill_started", "Drill started"
         DRILL_FINISHED = "drill_finished", "Drill finished"
+        CAMPAIGN_CREATED = "campaign_created", "Campaign created"
+        CAMPAIGN_UPDATED = "campaign_updated", "Campaign changed"
+        CAMPAIGN_REMINDED = "campaign_reminded", "Campaign reminder sent"
 
     seq = models.PositiveBigIntegerField(unique=True)
     key_id = models.CharField(max_length=32)

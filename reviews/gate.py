@@ -413,7 +413,8 @@ RULES = tuple(key for key, _ in RULE_FUNCTIONS)
 def gate_context(service: Service, *, now: datetime | None = None) -> GateContext:
     now = now or timezone.now()
     today = timezone.localdate(now)
-    states, upcoming = [], []
+    states: list[ItemState] = []
+    upcoming: list[ItemState] = []
     for state in item_states(service):
         assert state.item is not None
         ahead = state.item.effective_from is not None and state.item.effective_from > today

@@ -16,6 +16,7 @@ from portal.levels import (
     COMPLETE,
     SEVERITY,
     Item,
+    Plan,
     evaluate,
     levels_from_json,
     plan,
@@ -55,13 +56,26 @@ def service_levels(service: Service, *, now: datetime | None = None) -> list[Tem
     return portal_service_levels(service, now=now, exempted=exempted)
 
 
-def levels_by_service(
-    services: QuerySet[Service], *, now: datetime | None = None
-) -> dict[int, list[TemplateLevel]]:
-    """Levels of many services at once (those of the queryset), from six
-    queries (templates, items, the states that are not complete, the ticks that expired,
-    exemptions in force), however many services there are. A state not returned is
-    complete. The part that does not depend on a service is planned once per template."""
+@dataclass(frozen=True)
+class Standings:
+    """What the levels of many services are computed from, read once: the services
+    ``(id, tier, template id)``, their templates, each template's items and plan, each
+    service's items that are not complete (key -> status; an item not named is complete)
+    and the items exemptions in force excuse. Campaigns read the same."""
+
+    now: datetime
+    rows: list[tuple[int, int, int]]
+    templates: dict[int, ChecklistTemplate]
+    items: dict[int, dict[str, Item]]
+    plans: dict[int, Plan]
+    incomplete: dict[int, dict[str, str]]
+    exempted: dict[int, dict[str, str]]
+
+
+def standings(services: QuerySet[Service], *, now: datetime | None = None) -> Standings:
+    """Six queries (services, templates, items, the states that are not complete, the ticks
+    that expired, exemptions in force), however many services there are. The part that
+    does not depend on a service is planned once per template."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     rows = list(services.values_list("id", "tier", "template_id"))
@@ -93,11 +107,26 @@ def levels_by_service(
         "service_id", "item_key"
     ):
         incomplete.setdefault(sid, {})[key] = "expired"
-    exempted = exempted_items(services.values("id"), now=now)
+    return Standings(
+        now=now,
+        rows=rows,
+        templates=templates,
+        items=base,
+        plans=plans,
+        incomplete=incomplete,
+        exempted=exempted_items(services.values("id"), now=now),
+    )
+
+
+def levels_by_service(
+    services: QuerySet[Service], *, now: datetime | None = None
+) -> dict[int, list[TemplateLevel]]:
+    """Levels of many services at once (those of the queryset): see :func:`standings`."""
+    st = standings(services, now=now)
     out: dict[int, list[TemplateLevel]] = {}
-    for sid, tier, tid in rows:
-        result = evaluate(plans[tid], incomplete.get(sid, {}), exempted.get(sid))
-        t = templates[tid]
+    for sid, tier, tid in st.rows:
+        result = evaluate(st.plans[tid], st.incomplete.get(sid, {}), st.exempted.get(sid))
+        t = st.templates[tid]
         required = t.tier_levels.get(str(tier), "")
         out[sid] = [TemplateLevel(t.key, t.name, t.version, required, result)]
     return out

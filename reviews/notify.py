@@ -8,6 +8,7 @@ go through the guarded HTTP client (the outbound allowlist applies to them too).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -69,20 +70,40 @@ def _enqueue(task: Task | str, *args: Any) -> None:
 
 
 def fan_out(service: Service, title: str, text: str, url: str) -> None:
-    """Enqueue the email and every active webhook of the team after the commit. The tasks
-    are named, not imported: reviews.tasks imports this module."""
+    """Enqueue the email (the team and the reviewers) and every active webhook of the team
+    after the commit."""
+    fan_out_team(service.team_id, title, text, url, to=lambda: recipients(service))
+
+
+def team_recipients(team_id: int) -> list[str]:
+    """The team's members (its leads), once each, with an email address."""
+    users = get_user_model().objects.filter(membership__team_id=team_id, is_active=True)
+    return sorted({email for email in users.values_list("email", flat=True) if email})
+
+
+def fan_out_team(
+    team_id: int,
+    title: str,
+    text: str,
+    url: str,
+    *,
+    to: Callable[[], list[str]] | None = None,
+) -> None:
+    """Enqueue an email to ``to()`` (default: the team's members) and the message to every
+    active webhook of the team, after the commit. The tasks are named, not imported:
+    reviews.tasks imports this module."""
 
     def enqueue() -> None:
-        to = recipients(service)
-        if to:
+        emails = to() if to is not None else team_recipients(team_id)
+        if emails:
             _enqueue(
                 "reviews.tasks.send_notification_email",
                 f"[Preflight] {title}",
                 f"{text}\n\n{url}",
-                to,
+                emails,
             )
         payload = slack_payload(title, text, url)
-        for hook_id in TeamWebhook.objects.filter(team_id=service.team_id, active=True).values_list(
+        for hook_id in TeamWebhook.objects.filter(team_id=team_id, active=True).values_list(
             "pk", flat=True
         ):
             _enqueue("reviews.tasks.deliver_webhook", hook_id, payload)

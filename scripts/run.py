@@ -229,6 +229,7 @@ def serve(procs: dict[str, subprocess.Popen[bytes]], optional: set[str]) -> int:
     manage(env, "import_template")
     manage(env, "load_demo")
     manage(env, "load_demo_profiles")
+    manage(env, "load_demo_campaigns")  # levels and the tier-1 campaign (campaigns/demo.py)
     # A first signed checkpoint of the audit chain now; beat publishes the next ones.
     manage(env, "audit_checkpoint", "--quiet")
     logs = VAR / "logs"
