@@ -23,6 +23,8 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from campaigns.models import Campaign
+from campaigns.services import campaign_create
 from checks.catalog import REGISTRY
 from checks.models import CheckResult, ValidationRun
 from checks.selectors import keys_of_kind
@@ -99,6 +101,7 @@ class Report:
     results: int = 0
     audit_events: int = 0
     launch_reviews: int = 0
+    campaigns: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -444,8 +447,34 @@ def generate(
             [Team, User, Membership, Service, ItemState, AuditEvent, ValidationRun, CheckResult],
         ):
             cursor.execute(sql)
+    events = AuditEvent.objects.count()
+    report.campaigns = ensure_campaigns(leads[0], template.key, now)
+    report.audit_events += AuditEvent.objects.count() - events  # campaign_created
     report.seconds = time.perf_counter() - started
     return report
+
+
+def ensure_campaigns(owner: User, template_key: str, now: datetime) -> int:
+    """Two campaigns for the dashboards to show (through campaigns.services: validated and
+    audited): every tier-1 service at Silver, every tier-2 service at Bronze."""
+    if Campaign.objects.exists():
+        return Campaign.objects.count()
+    template = ChecklistTemplate.objects.filter(key=template_key).order_by("-version").first()
+    levels = {level["key"] for level in template.levels} if template else set()
+    today = timezone.localdate(now)
+    for tier, level in ((1, "silver"), (2, "bronze")):
+        if level not in levels:
+            continue
+        campaign_create(
+            name=f"Every tier-{tier} service at {level.capitalize()}",
+            owner=owner,
+            template_key=template_key,
+            target_level=level,
+            tiers=[tier],
+            starts_on=today - timedelta(days=30),
+            due_on=today + timedelta(days=30 * tier),
+        )
+    return Campaign.objects.count()
 
 
 def _teams_and_leads(

@@ -50,6 +50,7 @@ def main() -> int:
     from django.db.models import Count
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
+    from django.utils import timezone
 
     from checks.models import CheckResult
     from portal.models import Service, Team
@@ -61,8 +62,15 @@ def main() -> int:
         started = time.perf_counter()
         call_command("generate_large_dataset", services=1000, teams=30, days=365, seed=1)
         print(f"generation took {time.perf_counter() - started:.1f} s")
+    from bench.generate import ensure_campaigns
+    from campaigns.models import Campaign
+
+    owner = User.objects.filter(username__startswith="lead-").order_by("id").first()
+    if owner is not None:  # a data set generated before campaigns existed gets them now
+        ensure_campaigns(owner, "fastapi-mongo", timezone.now())
     print(
         f"data set: {Service.objects.count()} services, {Team.objects.count()} teams, "
+        f"{Campaign.objects.count()} campaigns, "
         f"{CheckResult.objects.count()} check results"
     )
     user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True})

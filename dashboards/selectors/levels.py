@@ -8,16 +8,22 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import cast
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
 
+from campaigns.models import Campaign
+from campaigns.selectors import standing as campaign_standing
+from campaigns.selectors import state as campaign_state
 from core.metrics import CACHE_HITS, CACHE_MISSES
 from dashboards.selectors.common import _audit_head
 from dashboards.tables import Table
-from portal.models import Service
+from portal.models import ChecklistTemplate, Service
 from reviews.levels import level_summaries
 
 # Level keys in the colours the pages use; any other level key is drawn in the info blue.
@@ -32,6 +38,7 @@ class LevelRow:
     team: str
     team_name: str
     tier: int
+    lifecycle: str
     template: str
     level: str
     level_name: str
@@ -46,11 +53,13 @@ class LevelRow:
 def _rows(service_filter: Q) -> list[LevelRow]:
     scope = Service.objects.exclude(lifecycle=Service.Lifecycle.RETIRED).filter(service_filter)
     services = list(
-        scope.values_list("id", "slug", "name", "team__slug", "team__name", "tier", "template_id")
+        scope.values_list(
+            "id", "slug", "name", "team__slug", "team__name", "tier", "lifecycle", "template_id"
+        )
     )
     levels = level_summaries(scope)
     out = []
-    for sid, slug, name, team, team_name, tier, _tid in services:
+    for sid, slug, name, team, team_name, tier, lifecycle, _tid in services:
         for t in levels[sid]:
             out.append(
                 LevelRow(
@@ -59,6 +68,7 @@ def _rows(service_filter: Q) -> list[LevelRow]:
                     team=team,
                     team_name=team_name,
                     tier=tier,
+                    lifecycle=lifecycle,
                     template=t.template_key,
                     level=t.level_key,
                     level_name=t.level_name,
@@ -152,4 +162,64 @@ def levels_by_team(rows: list[LevelRow] | None = None) -> Table:
     ):
         mean = scores[(team, template)]
         table.rows.append((team, name, template, level, rank, n, round(sum(mean) / len(mean), 1)))
+    return table
+
+
+def campaigns_table(rows: list[LevelRow] | None = None, *, today: date | None = None) -> Table:
+    """Every campaign not over for more than a week: due date, state and how many services
+    in scope are there. A campaign whose target is a level alone is counted from the level
+    rows (no query per campaign); one that also names items or checks asks
+    campaigns.selectors for its standing."""
+    rows = level_rows() if rows is None else rows
+    today = today or timezone.localdate()
+    table = Table(
+        "campaigns",
+        "Campaigns",
+        ["campaign", "name", "target", "due_on", "state", "in_scope", "there", "pct", "url"],
+    )
+    campaigns = list(
+        Campaign.objects.filter(due_on__gte=today - timedelta(days=7)).prefetch_related("teams")
+    )
+    orders = {
+        t.key: [level["key"] for level in t.levels]
+        for t in ChecklistTemplate.objects.filter(
+            key__in={c.template_key for c in campaigns}
+        ).order_by("key", "version")  # the newest version last: it wins
+    }
+    for campaign in campaigns:
+        if campaign.target_items or campaign.target_checks:
+            standing = campaign_standing(campaign)
+            in_scope, there = len(standing), sum(s.there for s in standing)
+            state = campaign_state(campaign, standing, today)
+        else:
+            teams = {t.slug for t in campaign.teams.all()}
+            levels = orders.get(campaign.template_key, [])
+            needed = (
+                levels.index(campaign.target_level) + 1 if campaign.target_level in levels else 0
+            )
+            mine = [
+                r
+                for r in rows
+                if r.template == campaign.template_key
+                and (not campaign.tiers or r.tier in campaign.tiers)
+                and (not teams or r.team in teams)
+                and (not campaign.lifecycles or r.lifecycle in campaign.lifecycles)
+            ]
+            in_scope, there = len(mine), sum(r.rank >= needed for r in mine)
+            state = campaign.calendar_state(today)
+            if today >= campaign.starts_on and mine and there == in_scope:
+                state = "done"
+        table.rows.append(
+            (
+                campaign.slug,
+                campaign.name,
+                campaign.target_text,
+                campaign.due_on,
+                state,
+                in_scope,
+                there,
+                round(100 * there / in_scope) if in_scope else 100,
+                reverse("campaigns:detail", args=[campaign.slug]),
+            )
+        )
     return table

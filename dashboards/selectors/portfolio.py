@@ -19,7 +19,12 @@ from dashboards.selectors.common import (
     launch_review_model,
     portfolio_readiness,
 )
-from dashboards.selectors.levels import level_rows, levels_by_team, service_levels_table
+from dashboards.selectors.levels import (
+    campaigns_table,
+    level_rows,
+    levels_by_team,
+    service_levels_table,
+)
 from dashboards.tables import Table
 from portal.models import Service
 
@@ -198,6 +203,7 @@ TABLES: dict[str, Callable[[], Table]] = {
     "overdue_services": overdue_services,
     "levels": levels_by_team,
     "service_levels": service_levels_table,
+    "campaigns": campaigns_table,
 }
 
 
@@ -205,12 +211,13 @@ def tables() -> dict[str, Table]:
     """Every table of the page; the readiness pass is shared by the two that need it."""
     readiness = portfolio_readiness()
     levels = level_rows()
-    shared = ("heatmap", "states", "levels", "service_levels")
+    shared = ("heatmap", "states", "levels", "service_levels", "campaigns")
     out = {name: build() for name, build in TABLES.items() if name not in shared}
     return {
         "heatmap": readiness_heatmap(readiness),
         "states": services_by_state(readiness),
         "levels": levels_by_team(levels),
         "service_levels": service_levels_table(levels),
+        "campaigns": campaigns_table(levels),
         **out,
     }

@@ -36,3 +36,34 @@ def test_the_portfolio_lists_each_services_level_and_score_lowest_first(
     assert 0 < rows["bronze"]["score"] < 100 and rows["low"]["score"] < rows["bronze"]["score"]
     csv = staff_client.get("/dashboards/data/levels.csv").content.decode()
     assert csv.splitlines()[0] == "team,team_name,template,level,rank,services,mean_score"
+
+
+def test_the_portfolio_lists_campaigns_with_due_date_and_progress_counted_from_levels(
+    team, template, admin_client, admin_user
+) -> None:
+    from datetime import date
+
+    from campaigns.services import campaign_create
+    from dashboards.selectors.levels import campaigns_table
+
+    make_service(team, template, "low", tier=1)
+    bronze = make_service(team, template, "bronze", tier=1)
+    make_service(team, template, "other-tier", tier=2)
+    ItemState.objects.filter(service=bronze, item_key__in=BRONZE).update(
+        state="done", expires_at=timezone.now() + timedelta(days=9)
+    )
+    due = date.today() + timedelta(days=10)
+    common = {"owner": admin_user, "template_key": "fastapi-mongo", "tiers": [1]}
+    start = date.today() - timedelta(days=1)
+    campaign_create(name="Tier 1 at Bronze", target_level="bronze", starts_on=start, due_on=due,
+                    **common)  # fmt: skip
+    campaign_create(name="Tier 1 with tracing", target_level="bronze", starts_on=start,
+                    due_on=due, target_items=["observability.tracing"], **common)  # fmt: skip
+    rows = {r["campaign"]: r for r in campaigns_table().records()}
+    assert (rows["tier-1-at-bronze"]["in_scope"], rows["tier-1-at-bronze"]["there"]) == (2, 1)
+    assert (
+        rows["tier-1-at-bronze"]["state"] == "active" and rows["tier-1-at-bronze"]["due_on"] == due
+    )
+    assert (rows["tier-1-with-tracing"]["in_scope"], rows["tier-1-with-tracing"]["there"]) == (2, 0)
+    page = admin_client.get("/dashboards/").content.decode()
+    assert '<tr data-campaign="tier-1-at-bronze">' in page and due.isoformat() in page
