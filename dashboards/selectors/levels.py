@@ -93,11 +93,11 @@ def level_rows(service_filter: Q | None = None) -> list[LevelRow]:
     key = f"dashboards:levels:{_audit_head()}:{hash(str(service_filter))}"
     cached = cache.get(key)
     if cached is None:
-        CACHE_MISSES.labels("dashboards").inc()
+        CACHE_MISSES.labels("dashboards-levels").inc()
         cached = _rows(service_filter)
         cache.set(key, cached, timeout)
     else:
-        CACHE_HITS.labels("dashboards").inc()
+        CACHE_HITS.labels("dashboards-levels").inc()
     return cast(list[LevelRow], cached)
 
 
