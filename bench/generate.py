@@ -447,9 +447,9 @@ def generate(
             [Team, User, Membership, Service, ItemState, AuditEvent, ValidationRun, CheckResult],
         ):
             cursor.execute(sql)
-    events = AuditEvent.objects.count()
+    written = AuditEvent.objects.count()
     report.campaigns = ensure_campaigns(leads[0], template.key, now)
-    report.audit_events += AuditEvent.objects.count() - events  # campaign_created
+    report.audit_events += AuditEvent.objects.count() - written  # campaign_created
     report.seconds = time.perf_counter() - started
     return report
 
