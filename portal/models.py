@@ -64,6 +64,11 @@ class ChecklistTemplate(models.Model):
     tier_levels = models.JSONField(
         default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
     )
+    # {"tiers": [...], "lifecycles": [...]}: an additional checklist every matching service
+    # carries automatically (empty list: any tier / any lifecycle but retired). {}: none.
+    applies_to = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+    )
 
     class Meta:
         ordering = ["key", "-version"]
@@ -73,6 +78,15 @@ class ChecklistTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} v{self.version}"
+
+    def applies(self, tier: int, lifecycle: str) -> bool:
+        """Whether this template applies by itself to a service of ``tier``/``lifecycle``."""
+        if not self.applies_to:
+            return False
+        tiers, lifecycles = self.applies_to.get("tiers", []), self.applies_to.get("lifecycles", [])
+        if tiers and tier not in tiers:
+            return False
+        return lifecycle in lifecycles if lifecycles else lifecycle != "retired"
 
 
 class TemplateSection(models.Model):

@@ -10,12 +10,20 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from portal import levels
 from portal.actors import SYSTEM_ACTOR_NAME
-from portal.models import AuditEvent, ItemState, Membership, Service, Team, TemplateSection
+from portal.models import (
+    AuditEvent,
+    ChecklistTemplate,
+    ItemState,
+    Membership,
+    Service,
+    Team,
+    TemplateSection,
+)
 
 COMPLETE = (ItemState.State.DONE, ItemState.State.NOT_APPLICABLE)
 
@@ -133,6 +141,7 @@ def service_list(
 class SectionView:
     section: TemplateSection
     states: list[ItemState] = field(default_factory=list)
+    template: str = ""  # the checklist's name when it is not the service's own
 
     @property
     def total(self) -> int:
@@ -147,6 +156,44 @@ class SectionView:
         return _pct(self.complete, self.total)
 
 
+def automatic_templates() -> list[ChecklistTemplate]:
+    """The newest version of each template that applies by itself (``applies_to``)."""
+    newest: dict[str, ChecklistTemplate] = {}
+    for t in ChecklistTemplate.objects.order_by("key", "version"):
+        newest[t.key] = t
+    return [t for t in newest.values() if t.applies_to]
+
+
+def service_templates(
+    service: Service, automatic: list[ChecklistTemplate] | None = None
+) -> list[ChecklistTemplate]:
+    """Every checklist ``service`` carries: its own first, then each template that applies
+    by itself to its tier and lifecycle (another template key than its own)."""
+    automatic = automatic_templates() if automatic is None else automatic
+    extra = [
+        t
+        for t in automatic
+        if t.key != service.template.key and t.applies(service.tier, service.lifecycle)
+    ]
+    return [service.template, *extra]
+
+
+def all_item_states(service: Service) -> QuerySet[ItemState]:
+    """The service's item states on every checklist it carries (service_templates), its own
+    template's first, each in checklist order."""
+    ids = [t.pk for t in service_templates(service)]
+    return (
+        ItemState.objects.filter(service=service, item__template_id__in=ids)
+        .select_related("item__template")
+        .order_by(
+            Case(When(item__template_id=service.template_id, then=0), default=1),
+            "item__template__key",
+            "item__section__position",
+            "item__position",
+        )
+    )
+
+
 def item_states(service: Service) -> QuerySet[ItemState]:
     """The service's item states under its current template, with their items, in checklist
     order (section, then item)."""
@@ -158,11 +205,15 @@ def item_states(service: Service) -> QuerySet[ItemState]:
 
 
 def checklist(service: Service) -> list[SectionView]:
-    """Sections of the service's template, each with its items' states, in template order."""
-    sections = {
-        s.pk: SectionView(section=s) for s in service.template.sections.order_by("position")
-    }
-    for state in item_states(service).select_related("updated_by", "evidence_file"):
+    """Sections of the service's template, each with its items' states, in template order;
+    then the sections of each other checklist it carries (``template`` names it)."""
+    templates = service_templates(service)
+    sections: dict[int, SectionView] = {}
+    for template in templates:
+        name = "" if template.pk == service.template_id else template.name
+        for s in template.sections.order_by("position"):
+            sections[s.pk] = SectionView(section=s, template=name)
+    for state in all_item_states(service).select_related("updated_by", "evidence_file"):
         assert state.item is not None
         sections[state.item.section_id].states.append(state)
     return list(sections.values())
@@ -374,26 +425,31 @@ def level_items(states: Iterable[ItemState], *, now: datetime) -> dict[str, leve
 def service_levels(
     service: Service, *, now: datetime | None = None, exempted: dict[str, str] | None = None
 ) -> list[TemplateLevel]:
-    """The service's level and score on each of its templates (exemptions by name are the
-    caller's: reviews.levels adds them)."""
+    """The service's level and score on each checklist it carries (exemptions by name are
+    the caller's: reviews.levels adds them)."""
     now = now or timezone.now()
-    template = service.template
-    items = level_items(item_states(service), now=now)
-    result = levels.compute(
-        levels.levels_from_json(template.levels),
-        items,
-        today=timezone.localdate(now),
-        exempted=exempted or {},
-    )
-    return [
-        TemplateLevel(
-            template_key=template.key,
-            template_name=template.name,
-            version=template.version,
-            required=template.tier_levels.get(str(service.tier), ""),
-            result=result,
+    by_template: dict[int, list[ItemState]] = {}
+    for state in all_item_states(service):
+        assert state.item is not None
+        by_template.setdefault(state.item.template_id, []).append(state)
+    out = []
+    for template in service_templates(service):
+        result = levels.compute(
+            levels.levels_from_json(template.levels),
+            level_items(by_template.get(template.pk, []), now=now),
+            today=timezone.localdate(now),
+            exempted=exempted or {},
         )
-    ]
+        out.append(
+            TemplateLevel(
+                template_key=template.key,
+                template_name=template.name,
+                version=template.version,
+                required=template.tier_levels.get(str(service.tier), ""),
+                result=result,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from portal.models import (
     TemplateSection,
 )
 from portal.permissions import can_edit_service
+from portal.selectors import service_templates
 from portal.signals import send_item_states_changed
 from portal.templates_io import TemplateData
 
@@ -56,6 +57,7 @@ def template_import(*, data: TemplateData, upgrade_services: bool = True) -> Imp
     existing = ChecklistTemplate.objects.filter(key=data.key, version=data.version).first()
     if existing is not None:
         return ImportReport(template=existing, created=False)
+    _check_no_shared_keys(data)
     previous = (
         ChecklistTemplate.objects.filter(key=data.key, version__lt=data.version)
         .order_by("-version")
@@ -84,6 +86,7 @@ def template_import(*, data: TemplateData, upgrade_services: bool = True) -> Imp
             for level in data.levels
         ],
         tier_levels={str(tier): level for tier, level in data.tier_levels.items()},
+        applies_to=data.applies_to,
     )
     for s_pos, section in enumerate(data.sections):
         sec = TemplateSection.objects.create(
@@ -119,6 +122,13 @@ def template_import(*, data: TemplateData, upgrade_services: bool = True) -> Imp
         for step in data.runbook
     )
     report = ImportReport(template=template, created=True)
+    if data.applies_to:
+        # An automatic checklist: every service it applies to carries it now (its states
+        # move to this version by key, as an upgrade of a service's own template does).
+        for service in Service.objects.exclude(template__key=data.key).select_related("template"):
+            if template.applies(service.tier, service.lifecycle):
+                _sync_item_states(service, template)
+                send_item_states_changed(service)
     if previous is not None:
         old_keys = set(previous.items.values_list("key", flat=True))
         new_keys = set(data.item_keys)
@@ -134,10 +144,15 @@ def template_import(*, data: TemplateData, upgrade_services: bool = True) -> Imp
 
 
 def _sync_item_states(service: Service, template: ChecklistTemplate) -> None:
+    """States for every item of ``template`` (new ones open), pointing at its items; a state
+    of an older version of the same template whose key left it keeps its history (item
+    None). States of another checklist the service carries are left alone."""
     items = {item.key: item for item in template.items.all()}
-    states = {s.item_key: s for s in service.item_states.all()}
+    states = {s.item_key: s for s in service.item_states.select_related("item__template")}
     for key, state in states.items():
         new_item = items.get(key)
+        if new_item is None and (state.item is None or state.item.template.key != template.key):
+            continue  # another checklist's item, or already an orphan
         if state.item_id != (new_item.pk if new_item else None):
             state.item = new_item
             state.save(update_fields=["item"])
@@ -172,6 +187,32 @@ def service_upgrade_template(
     )
 
 
+def sync_checklists(service: Service) -> None:
+    """Item states for every checklist that applies to ``service`` by itself (its tier and
+    lifecycle: ``ChecklistTemplate.applies_to``). Idempotent; call after the tier or the
+    lifecycle changed. A checklist that stops applying keeps its states (history) but no
+    longer counts."""
+    for template in service_templates(service)[1:]:
+        _sync_item_states(service, template)
+
+
+def _check_no_shared_keys(data: TemplateData) -> None:
+    """Item keys are how states find their items: two template keys must not share one when
+    a service may carry both (an automatic checklist and any other)."""
+    automatic = ChecklistTemplate.objects.exclude(key=data.key).exclude(applies_to={})
+    others = (
+        TemplateItem.objects.exclude(template__key=data.key)
+        if data.applies_to
+        else TemplateItem.objects.filter(template__in=automatic)
+    )
+    shared = sorted(set(others.filter(key__in=data.item_keys).values_list("key", flat=True)))
+    if shared:
+        raise InvalidInput(
+            f"{data.key}: item key(s) {', '.join(shared[:8])} belong to another template; "
+            "a service carrying both could not tell them apart. Nothing was imported."
+        )
+
+
 # --- services ---------------------------------------------------------------------------------
 
 
@@ -201,6 +242,7 @@ def service_create(
         staging_base_url=staging_base_url,
     )
     _sync_item_states(service, template)
+    sync_checklists(service)
     audit.record(
         action=AuditEvent.Action.SERVICE_CREATED,
         actor=actor,
@@ -281,7 +323,11 @@ def item_transition(
         raise InvalidInput(f"Unknown action {action!r}: use done, na or reopen.")
     state = (
         ItemState.objects.select_related("item")
-        .filter(service=service, item_key=item_key, item__template=service.template)
+        .filter(
+            service=service,
+            item_key=item_key,
+            item__template__in=[t.pk for t in service_templates(service)],
+        )
         .first()
     )
     if state is None or state.item is None:

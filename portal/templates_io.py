@@ -113,6 +113,10 @@ class TemplateData:
     levels: list[LevelData] = field(default_factory=list)
     # Tier (1, 2, 3) -> the level key a launch of a service of that tier requires.
     tier_levels: dict[int, str] = field(default_factory=dict)
+    # An additional checklist applied automatically to every service matching the filter
+    # ({"tiers": [1, 2], "lifecycles": ["production"]}; an empty list: any). Empty: the
+    # template is only ever a service's own (chosen) checklist.
+    applies_to: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def item_keys(self) -> list[str]:
@@ -240,6 +244,30 @@ def _tier_levels(doc: dict[str, Any], levels: list[LevelData]) -> dict[int, str]
     return out
 
 
+LIFECYCLES = ("development", "staging", "production", "retired")
+_APPLIES_FIELDS = {"tiers", "lifecycles"}
+
+
+def _applies_to(head: dict[str, Any]) -> dict[str, list[Any]]:
+    raw = head.get("applies_to")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        raise TemplateFileError("template.applies_to: a table of tiers and/or lifecycles")
+    unknown = sorted(set(raw) - _APPLIES_FIELDS)
+    if unknown:
+        raise TemplateFileError(f"template.applies_to: unknown field(s) {', '.join(unknown)}")
+    tiers = raw.get("tiers", [])
+    if not isinstance(tiers, list) or any(t not in (1, 2, 3) or t is True for t in tiers):
+        raise TemplateFileError("template.applies_to.tiers: a list of tiers 1, 2, 3")
+    lifecycles = raw.get("lifecycles", [])
+    if not isinstance(lifecycles, list) or any(lc not in LIFECYCLES for lc in lifecycles):
+        raise TemplateFileError(
+            f"template.applies_to.lifecycles: a list of {', '.join(LIFECYCLES)}"
+        )
+    return {"tiers": sorted(set(tiers)), "lifecycles": sorted(set(lifecycles))}
+
+
 def parse_template(text: str) -> TemplateData:
     try:
         doc = tomllib.loads(text)
@@ -313,6 +341,7 @@ def parse_template(text: str) -> TemplateData:
         runbook=runbook,
         levels=levels,
         tier_levels=tier_levels,
+        applies_to=_applies_to(head),
     )
 
 

@@ -20,12 +20,14 @@ Rules:
   not a pass: the gate lists skipped checks with the setting each needs;
 - ``drills``: every drill check (``checks.selectors.drill_keys``) passed within
   PREFLIGHT_GATE_DRILL_MAX_AGE_DAYS. With no drill registered the rule holds vacuously;
-- ``required_level``: the service reaches the level its tier requires on its template
-  (``[tier_levels]`` of the template file; portal.levels), naming each missing item. Its
+- ``required_level``: the service reaches the level its tier requires on each checklist it
+  carries (``[tier_levels]`` of the template file; portal.levels), naming each missing item. Its
   findings are items, like ``blocking_items``'; a launch request justifies here only what no
   other failing rule names (:func:`to_justify`).
 
-An item whose ``effective_from`` is still ahead is *upcoming*: no rule counts it.
+Every rule reads the items of every checklist the service carries (its own template and those
+that apply by themselves: portal.selectors.service_templates). An item whose
+``effective_from`` is still ahead is *upcoming*: no rule counts it.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ from checks.selectors import (
     skip_setting,
 )
 from portal.levels import levels_from_json, missing_for
-from portal.models import ItemState, Service
-from portal.selectors import item_states, level_items
+from portal.models import ChecklistTemplate, ItemState, Service
+from portal.selectors import all_item_states, level_items, service_templates
 
 ITEM, CHECK, RUN = "item", "check", "run"
 _LISTED = 8  # subjects named in a reason before "and N more"
@@ -172,6 +174,7 @@ class GateContext:
     full_run: ValidationRun | None
     results: dict[str, CheckResult]  # latest result per check key
     upcoming: list[ItemState] = field(default_factory=list)  # not counted yet (effective_from)
+    templates: list[ChecklistTemplate] = field(default_factory=list)  # every checklist it carries
 
 
 def named(keys: Iterable[str]) -> str:
@@ -351,24 +354,36 @@ def drills(ctx: GateContext) -> GateRule:
 
 
 def required_level(ctx: GateContext) -> GateRule:
-    template, tier = ctx.service.template, ctx.service.tier
-    required = template.tier_levels.get(str(tier), "")
-    levels = levels_from_json(template.levels)
-    level = next((lv for lv in levels if lv.key == required), None)
-    if level is None:
+    """On each checklist the service carries, the level its tier requires."""
+    tier = ctx.service.tier
+    by_template: dict[int, list[ItemState]] = {}
+    for state in [*ctx.states, *ctx.upcoming]:
+        assert state.item is not None
+        by_template.setdefault(state.item.template_id, []).append(state)
+    findings: list[Finding] = []
+    wanted: list[str] = []
+    for template in ctx.templates:
+        required = template.tier_levels.get(str(tier), "")
+        levels = levels_from_json(template.levels)
+        level = next((lv for lv in levels if lv.key == required), None)
+        if level is None:
+            continue
+        items = level_items(by_template.get(template.pk, []), now=ctx.now)
+        missing = missing_for(levels, items, required, today=timezone.localdate(ctx.now))
+        on = f" on {template.key}" if len(ctx.templates) > 1 else ""
+        wanted.append(f"{level.name}{on}")
+        findings += [
+            Finding(ITEM, m.key, m.status, f"{m.key} is {m.status} (needed for {m.level}{on})")
+            for m in missing
+        ]
+    if not wanted:
         return GateRule("required_level", True, f"no level is required of tier {tier}")
-    items = level_items([*ctx.states, *ctx.upcoming], now=ctx.now)
-    missing = missing_for(levels, items, required, today=timezone.localdate(ctx.now))
-    findings = [
-        Finding(ITEM, m.key, m.status, f"{m.key} is {m.status} (needed for {m.level})")
-        for m in missing
-    ]
     return _rule(
         "required_level",
         findings,
-        f"tier {tier} requires level {level.name}; {len(findings)} item(s) missing: "
+        f"tier {tier} requires level {', '.join(wanted)}; {len(findings)} item(s) missing: "
         f"{named(f.key for f in findings)}",
-        f"tier {tier} requires level {level.name}: reached",
+        f"tier {tier} requires level {', '.join(wanted)}: reached",
     )
 
 
@@ -415,7 +430,8 @@ def gate_context(service: Service, *, now: datetime | None = None) -> GateContex
     today = timezone.localdate(now)
     states: list[ItemState] = []
     upcoming: list[ItemState] = []
-    for state in item_states(service):
+    templates = service_templates(service)
+    for state in all_item_states(service):
         assert state.item is not None
         ahead = state.item.effective_from is not None and state.item.effective_from > today
         (upcoming if ahead else states).append(state)
@@ -424,6 +440,7 @@ def gate_context(service: Service, *, now: datetime | None = None) -> GateContex
         now=now,
         states=states,
         upcoming=upcoming,
+        templates=templates,
         drill_keys=drill_keys(),
         full_run=latest_full_run(service),
         results=latest_results(service),

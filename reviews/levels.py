@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from portal.levels import (
@@ -22,7 +22,7 @@ from portal.levels import (
     plan,
 )
 from portal.models import ChecklistTemplate, ItemState, Service, TemplateItem
-from portal.selectors import TemplateLevel
+from portal.selectors import TemplateLevel, automatic_templates
 from portal.selectors import service_levels as portal_service_levels
 from reviews.models import Exemption
 
@@ -56,6 +56,21 @@ def service_levels(service: Service, *, now: datetime | None = None) -> list[Tem
     return portal_service_levels(service, now=now, exempted=exempted)
 
 
+def checklist_rows(services: QuerySet[Service]) -> list[tuple[int, int, int]]:
+    """``(service id, tier, template id)`` for every checklist each service carries: its own
+    template, then each automatic one that applies to it (portal.selectors.service_templates)."""
+    automatic = automatic_templates()
+    rows = []
+    for sid, tier, tid, key, lifecycle in services.values_list(
+        "id", "tier", "template_id", "template__key", "lifecycle"
+    ):
+        rows.append((sid, tier, tid))
+        rows += [
+            (sid, tier, t.pk) for t in automatic if t.key != key and t.applies(tier, lifecycle)
+        ]
+    return rows
+
+
 @dataclass(frozen=True)
 class Standings:
     """What the levels of many services are computed from, read once: the services
@@ -78,12 +93,12 @@ def standings(services: QuerySet[Service], *, now: datetime | None = None) -> St
     does not depend on a service is planned once per template."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    rows = list(services.values_list("id", "tier", "template_id"))
+    rows = checklist_rows(services)
     template_ids = {tid for _sid, _tier, tid in rows}
     templates = {
         t.pk: t
         for t in ChecklistTemplate.objects.filter(pk__in=template_ids).only(
-            "key", "name", "version", "levels", "tier_levels"
+            "key", "name", "version", "levels", "tier_levels", "applies_to"
         )
     }
     base: dict[int, dict[str, Item]] = {tid: {} for tid in template_ids}
@@ -95,8 +110,8 @@ def standings(services: QuerySet[Service], *, now: datetime | None = None) -> St
         tid: plan(levels_from_json(t.levels), base[tid], today=today)
         for tid, t in templates.items()
     }
-    current = ItemState.objects.filter(service__in=services.values("id")).filter(
-        item__template_id=F("service__template_id")
+    current = ItemState.objects.filter(
+        service__in=services.values("id"), item__template_id__in=template_ids
     )
     incomplete: dict[int, dict[str, str]] = {}
     for sid, key, state in current.exclude(state__in=COMPLETE).values_list(
@@ -128,7 +143,7 @@ def levels_by_service(
         result = evaluate(st.plans[tid], st.incomplete.get(sid, {}), st.exempted.get(sid))
         t = st.templates[tid]
         required = t.tier_levels.get(str(tier), "")
-        out[sid] = [TemplateLevel(t.key, t.name, t.version, required, result)]
+        out.setdefault(sid, []).append(TemplateLevel(t.key, t.name, t.version, required, result))
     return out
 
 
@@ -172,13 +187,13 @@ def level_summaries(
     covers. The same answers as :func:`service_levels` (a test compares them)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    rows = list(services.values_list("id", "tier", "template_id"))
+    rows = checklist_rows(services)
     exempted = exempted_items(services.values("id"), now=now)
     template_ids = {tid for _sid, _tier, tid in rows}
     templates = {
         t.pk: t
         for t in ChecklistTemplate.objects.filter(pk__in=template_ids).only(
-            "key", "name", "version", "levels", "tier_levels"
+            "key", "name", "version", "levels", "tier_levels", "applies_to"
         )
     }
     items: dict[int, dict[str, Item]] = {tid: {} for tid in template_ids}
@@ -189,6 +204,12 @@ def level_summaries(
         items[tid][key] = Item(key, "", weight, starts, "done")
         item_ids[tid].append(pk)
     incomplete = ~Q(state__in=COMPLETE) | Q(state="done", expires_at__lt=now)
+
+    def scope(tid: int) -> Q:
+        if not templates[tid].applies_to:  # only ever a service's own template
+            return Q(service__in=services.filter(template_id=tid))
+        return Q(service_id__in=sorted({sid for sid, _tier, t in rows if t == tid}))
+
     out: dict[int, list[LevelSummary]] = {}
     for tid, template in templates.items():
         steps = plan(levels_from_json(template.levels), items[tid], today=today)
@@ -206,15 +227,15 @@ def level_summaries(
             row["service_id"]: row
             for row in ItemState.objects.filter(
                 incomplete,
-                service__in=services.filter(template_id=tid),
+                scope(tid),
                 item_id__in=item_ids[tid],
             )
             .values("service_id")
             .annotate(**annotations)
             .order_by()
         }
-        for sid, tier, service_tid in rows:
-            if service_tid != tid or sid in exempted:
+        for sid, tier, row_tid in rows:
+            if row_tid != tid or sid in exempted:
                 continue
             row = counts.get(sid, {})
             per_level = [row.get(f"l{i}", 0) for i in range(len(steps.levels))]
@@ -226,7 +247,7 @@ def level_summaries(
             nxt = steps.levels[rank] if rank < len(steps.levels) else None
             required = template.tier_levels.get(str(tier), "")
             keys = [lv.key for lv in steps.levels]
-            out[sid] = [
+            out.setdefault(sid, []).append(
                 LevelSummary(
                     template_key=template.key,
                     required=required,
@@ -240,9 +261,12 @@ def level_summaries(
                     or required not in keys
                     or rank > keys.index(required),
                 )
-            ]
+            )
     if exempted:
         detailed = levels_by_service(services.filter(pk__in=list(exempted)), now=now)
         for sid, levels in detailed.items():
             out[sid] = [LevelSummary.of(t) for t in levels]
+    order = {(sid, templates[tid].key): i for i, (sid, _tier, tid) in enumerate(rows)}
+    for sid, summaries in out.items():
+        summaries.sort(key=lambda summary: order[(sid, summary.template_key)])
     return out
