@@ -16,21 +16,35 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign
 from checks.models import CheckResult
 from portal.levels import COMPLETE, Item, Missing, Plan, evaluate, lacking, levels_from_json, plan
 from portal.models import AuditEvent, ChecklistTemplate, Service, TemplateItem
+from portal.selectors import automatic_templates
 from reviews.levels import Standings, standings
 from reviews.models import Exemption
 
 HISTORY_POINTS = 8
 
 
+def _template_q(template_key: str) -> Q:
+    """Services carrying the template ``template_key``: as their own, or because it applies
+    by itself to their tier and lifecycle."""
+    carried = Q(template__key=template_key)
+    for t in automatic_templates():
+        if t.key == template_key:
+            tiers, lifecycles = t.applies_to.get("tiers", []), t.applies_to.get("lifecycles", [])
+            auto = Q(tier__in=tiers) if tiers else Q()
+            auto &= Q(lifecycle__in=lifecycles) if lifecycles else ~Q(lifecycle="retired")
+            carried |= auto
+    return carried
+
+
 def services_in_scope(campaign: Campaign) -> QuerySet[Service]:
-    qs = Service.objects.filter(template__key=campaign.template_key)
+    qs = Service.objects.filter(_template_q(campaign.template_key))
     if campaign.tiers:
         qs = qs.filter(tier__in=campaign.tiers)
     if campaign.lifecycles:
@@ -100,6 +114,8 @@ def standing(campaign: Campaign, *, now: datetime | None = None) -> list[Standin
     latest = _latest_checks(names, campaign.target_checks)
     out = []
     for sid, _tier, tid in st.rows:
+        if st.templates[tid].key != campaign.template_key:
+            continue  # another checklist the service carries
         steps = st.plans[tid]
         incomplete, exempted = st.incomplete.get(sid, {}), st.exempted.get(sid, {})
         lacks = _goal_lacks(campaign, steps, incomplete, exempted)
@@ -207,11 +223,14 @@ def history(campaign: Campaign, points: list[datetime]) -> list[ProgressPoint]:
     if not points:
         return []
     points = sorted(points)
-    scope = list(
-        services_in_scope(campaign).values_list(
-            "id", "team__slug", "team__name", "created_at", "template_id"
-        )
-    )
+    # The campaign's template for each service: its own, or the automatic one it carries.
+    automatic = {t.key: t.pk for t in automatic_templates()}
+    scope = []
+    for sid, team, name, created, tid, key in services_in_scope(campaign).values_list(
+        "id", "team__slug", "team__name", "created_at", "template_id", "template__key"
+    ):
+        mine = tid if key == campaign.template_key else automatic[campaign.template_key]
+        scope.append((sid, team, name, created, mine))
     ids = [row[0] for row in scope]
     template_ids = {row[4] for row in scope}
     items: dict[int, dict[str, Item]] = {tid: {} for tid in template_ids}

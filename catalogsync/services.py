@@ -346,6 +346,8 @@ class _Applier:
             self.report.count("unchanged")
             return
         service.save(update_fields=[*diff, *(["team"] if moved else [])])
+        if "lifecycle" in diff or "tier" in diff:
+            portal_services.sync_checklists(service)  # a checklist may apply now
         if moved:
             audit.record(
                 action=AuditEvent.Action.SERVICE_MOVED,

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from core.admin import ReadOnlyAdmin
+from portal import services
 from portal.models import (
     AuditEvent,
     ChecklistTemplate,
@@ -34,6 +35,10 @@ class ServiceAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     # Item states change through the checklist (which writes the audit log), not here.
     readonly_fields = ["template"]
+
+    def save_model(self, request: HttpRequest, obj: Service, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.sync_checklists(obj)  # a new tier or lifecycle may bring a checklist
 
 
 @admin.register(ChecklistTemplate)
