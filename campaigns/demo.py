@@ -1,6 +1,8 @@
-"""Demo data for levels and campaigns (`make run`, after portal's demo data): a tier-1
-service of Search at Silver, Orders (Payments) brought to Bronze, and the campaign "every
-tier-1 service at Silver" due in four weeks, owned by the reviewer. Idempotent."""
+"""Demo data for levels and campaigns (`make run`, after portal's demo data): the
+data-retention checklist (it applies by itself to tier-1 and tier-2 services in staging or
+production), a tier-1 service of Search at Silver, Orders (Payments) brought to Bronze, and
+the campaign "every tier-1 service at Silver" due in four weeks, owned by the reviewer.
+Idempotent."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from campaigns.models import Campaign
 from campaigns.services import campaign_create
 from portal import services
 from portal.models import ChecklistTemplate, Membership, Service, Team
+from portal.templates_io import DEFAULT_TEMPLATE, load_template_file
+
+RETENTION = DEFAULT_TEMPLATE.parent.parent / "data-retention" / "v1.toml"
 
 CAMPAIGN_SLUG = "tier-1-at-silver"
 
@@ -54,6 +59,7 @@ def load_campaign_demo(*, template: ChecklistTemplate) -> Campaign | None:
     if not (lead and outsider and owner and search and orders):
         return None  # portal's demo data first (load_demo)
     levels = [level["key"] for level in template.levels]
+    services.template_import(data=load_template_file(RETENTION))  # a second checklist
     if not Service.objects.filter(slug="search-api").exists():
         assert Membership.objects.filter(user=outsider, team=search).exists()
         search_api = services.service_create(
