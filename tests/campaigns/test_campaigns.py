@@ -248,3 +248,25 @@ def test_the_exports_are_csv_safe_and_json(client, service, team, template, lead
     assert doc["campaign"]["due_on"] == campaign.due_on.isoformat()
     assert {r["team"] for r in doc["rows"]} == {"payments"}
     assert client.get(f"/campaigns/{campaign.slug}/data/other.csv").status_code == 404
+
+
+def test_the_create_campaign_command_creates_or_refuses_naming_the_field(
+    template, reviewer, team, capsys
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    due = (TODAY + timedelta(days=30)).isoformat()
+    args = ["--owner", "reviewer", "--starts", TODAY.isoformat(), "--due", due]
+    with pytest.raises(CommandError, match="target_level: 'platinum' is not a level"):
+        call_command("create_campaign", "--name", "X", "--level", "platinum", *args)
+    with pytest.raises(CommandError, match="teams: no team nope"):
+        call_command("create_campaign", "--name", "X", "--level", "gold", "--teams", "nope", *args)
+    assert not Campaign.objects.exists()
+    call_command(
+        "create_campaign", "--name", "Payments at Gold", "--level", "gold", "--tiers", "1,2",
+        "--teams", "payments", *args,
+    )  # fmt: skip
+    assert "created campaign payments-at-gold" in capsys.readouterr().out
+    campaign = Campaign.objects.get()
+    assert campaign.tiers == [1, 2] and list(campaign.teams.all()) == [team]
