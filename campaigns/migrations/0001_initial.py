@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("portal", "0006_template_levels_and_campaign_actions"),
+        ("portal", "0007_template_levels_checklists_and_campaign_actions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
