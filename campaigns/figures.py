@@ -11,9 +11,12 @@ import plotly.graph_objects as go
 from campaigns.selectors import ProgressPoint
 
 
-def progress_over_time(points: list[ProgressPoint], due_on: date) -> dict[str, Any]:
+def progress_over_time(
+    points: list[ProgressPoint], starts_on: date, due_on: date
+) -> dict[str, Any]:
     """One line per team (% of its services in scope that are there), one for all teams,
-    and the due date as a dashed vertical line."""
+    and the due date as a dashed vertical line; the x axis runs from the start to the due
+    date (or to the last point, when later)."""
     teams: dict[str, list[ProgressPoint]] = {}
     totals: dict[datetime, list[int]] = {}
     for p in points:
@@ -44,6 +47,8 @@ def progress_over_time(points: list[ProgressPoint], due_on: date) -> dict[str, A
         )
     )
     due = datetime.combine(due_on, time(23, 59)).isoformat()
+    start = datetime.combine(starts_on, time(0, 0)).isoformat()
+    end = max(due, *(at.isoformat() for at in ats))
     layout = {
         "template": "none",
         "height": 340,
@@ -51,6 +56,7 @@ def progress_over_time(points: list[ProgressPoint], due_on: date) -> dict[str, A
         "font": {"family": "system-ui, sans-serif", "size": 12},
         "legend": {"orientation": "h", "y": -0.2},
         "yaxis": {"title": {"text": "% of services there"}, "range": [0, 105]},
+        "xaxis": {"type": "date", "range": [start, end]},
         "shapes": [
             {
                 "type": "line",

@@ -39,7 +39,11 @@ def campaign_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "teams": selectors.by_team(standing),
         "behind": [s for s in standing if not s.there],
         "there": [s for s in standing if s.there],
-        "figure": figures.progress_over_time(points, campaign.due_on) if points else None,
+        "figure": (
+            figures.progress_over_time(points, campaign.starts_on, campaign.due_on)
+            if points
+            else None
+        ),
         "reminders": campaign.reminders.select_related("team")[:50],
         "days_left": (campaign.due_on - today).days,
     }

@@ -383,7 +383,6 @@ class AuditEvent(ImmutableModel):
         DRILL_STARTED = "drill_started", "Drill started"
         DRILL_FINISHED = "drill_finished", "Drill finished"
         CAMPAIGN_CREATED = "campaign_created", "Campaign created"
-        CAMPAIGN_UPDATED = "campaign_updated", "Campaign changed"
         CAMPAIGN_REMINDED = "campaign_reminded", "Campaign reminder sent"
 
     seq = models.PositiveBigIntegerField(unique=True)

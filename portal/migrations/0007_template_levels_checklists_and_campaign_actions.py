@@ -78,7 +78,6 @@ class Migration(migrations.Migration):
                     ("drill_started", "Drill started"),
                     ("drill_finished", "Drill finished"),
                     ("campaign_created", "Campaign created"),
-                    ("campaign_updated", "Campaign changed"),
                     ("campaign_reminded", "Campaign reminder sent"),
                 ],
                 max_length=30,

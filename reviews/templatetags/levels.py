@@ -16,5 +16,6 @@ register = template.Library()
 
 
 @register.inclusion_tag("reviews/inc/levels_panel.html")
-def levels_panel(service: Service) -> dict[str, Any]:
-    return {"service": service, "levels": service_levels(service)}
+def levels_panel(service: Service, oob: bool = False) -> dict[str, Any]:
+    """``oob``: the panel rides along a checklist row's htmx answer and replaces itself."""
+    return {"service": service, "levels": service_levels(service), "oob": oob}

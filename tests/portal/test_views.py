@@ -72,7 +72,9 @@ def test_htmx_returns_the_row_and_out_of_band_progress(service, lead, action, da
     assert "<html" not in html
     assert html.count('<li class="item') == 1 and f'data-key="{KEY}"' in html
     assert 'id="section-progress-security" class="section-progress" data-pct="14"' in html
-    assert 'id="readiness"' in html and html.count('hx-swap-oob="true"') == 2
+    # section progress, readiness and the levels panel (reviews' tag) ride along
+    assert 'id="readiness"' in html and html.count('hx-swap-oob="true"') == 3
+    assert '<section class="levels-panel" id="levels" hx-swap-oob="true">' in html
 
 
 def test_htmx_reopen_returns_the_open_row(service, lead) -> None:
