@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
 
 class DashboardsConfig(AppConfig):
@@ -16,3 +16,19 @@ class DashboardsConfig(AppConfig):
         post_save.connect(
             summary.on_result_saved, sender=CheckResult, dispatch_uid="dashboards-summary"
         )
+        # Level standings are dropped when what they were computed from changes; the next
+        # read recomputes them (dashboards.selectors.levels.standings).
+        from portal.models import Service
+        from portal.signals import item_states_changed
+        from reviews.models import Exemption
+
+        item_states_changed.connect(summary.drop_standing, dispatch_uid="dashboards-levels-items")
+        post_save.connect(
+            summary.drop_standing_of_service, sender=Service, dispatch_uid="dashboards-levels-svc"
+        )
+        for signal in (post_save, post_delete):
+            signal.connect(
+                summary.drop_standing_of_exemption,
+                sender=Exemption,
+                dispatch_uid=f"dashboards-levels-exemption-{signal is post_save}",
+            )

@@ -36,3 +36,39 @@ class CheckStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id} {self.key}: {self.status}"
+
+
+class LevelStanding(models.Model):
+    """A service's level and score on one checklist it carries, as the portfolio lists it
+    (reviews.levels.LevelSummary), kept so that a page view after a change recomputes only
+    the services that changed.
+
+    A row is dropped when something it was computed from changes (item states, the service's
+    tier, lifecycle or template, its exemptions: receivers in apps.py) and recomputed on the
+    next read; ``valid_until`` is the first moment time alone could change it (a done item
+    expiring, an exemption running out, a requirement's effective date), after which a read
+    recomputes it too (dashboards.selectors.levels)."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="level_standings")
+    template_key = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField(default=0)  # the service's own template first
+    required = models.CharField(max_length=50, blank=True)
+    rank = models.PositiveSmallIntegerField()
+    level_key = models.CharField(max_length=50, blank=True)
+    level_name = models.CharField(max_length=100)
+    next_level = models.CharField(max_length=50, blank=True)
+    score = models.FloatField()
+    missing = models.PositiveIntegerField()
+    meets_required = models.BooleanField()
+    computed_at = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "template_key"], name="levelstanding_unique_template"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.template_key}: {self.level_name} {self.score}"

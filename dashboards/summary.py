@@ -13,7 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from checks.models import CheckResult, ValidationRun
-from dashboards.models import CheckStatus
+from dashboards.models import CheckStatus, LevelStanding
+from portal.models import Service
 
 PASS = CheckResult.Status.PASS
 
@@ -79,3 +80,22 @@ def rebuild() -> int:
     rows = summarise(stream)
     CheckStatus.objects.bulk_create(rows.values(), batch_size=2000)
     return len(rows)
+
+
+# --- level standings (dashboards.selectors.levels.standings) --------------------------------
+
+
+def drop_standing(sender: type, service: Service, **kwargs: Any) -> None:
+    """portal.signals.item_states_changed: the service's standings are out of date."""
+    LevelStanding.objects.filter(service_id=service.pk).delete()
+
+
+def drop_standing_of_service(sender: type, instance: Service, **kwargs: Any) -> None:
+    """A service saved (its tier, lifecycle or template may have changed)."""
+    if not kwargs.get("raw"):
+        LevelStanding.objects.filter(service_id=instance.pk).delete()
+
+
+def drop_standing_of_exemption(sender: type, instance: Any, **kwargs: Any) -> None:
+    """An exemption saved or removed (approved, withdrawn...): it may excuse items."""
+    LevelStanding.objects.filter(service_id=instance.service_id).delete()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from portal.levels import (
@@ -269,4 +269,50 @@ def level_summaries(
     order = {(sid, templates[tid].key): i for i, (sid, _tier, tid) in enumerate(rows)}
     for sid, summaries in out.items():
         summaries.sort(key=lambda summary: order[(sid, summary.template_key)])
+    return out
+
+
+def next_changes(services: QuerySet[Service], *, now: datetime) -> dict[int, datetime | None]:
+    """Per service, the first moment after ``now`` when time alone could change its levels:
+    a done item expiring, an exemption in force running out, or a requirement (or item)
+    starting to count. None: nothing scheduled."""
+    out: dict[int, datetime | None] = {}
+
+    def earliest(sid: int, at: datetime | None) -> None:
+        if at is not None and (out.get(sid) is None or at < out[sid]):  # type: ignore[operator]
+            out[sid] = at
+
+    for sid, at in (
+        ItemState.objects.filter(service__in=services, state="done", expires_at__gt=now)
+        .values("service_id")
+        .annotate(at=Min("expires_at"))
+        .values_list("service_id", "at")
+    ):
+        earliest(sid, at)
+    for sid, at in (
+        Exemption.objects.filter(
+            service__in=services, status=Exemption.Status.APPROVED, expires_at__gt=now
+        )
+        .values("service_id")
+        .annotate(at=Min("expires_at"))
+        .values_list("service_id", "at")
+    ):
+        earliest(sid, at)
+    today = timezone.localdate(now)
+    rows = checklist_rows(services)
+    starts: dict[int, datetime | None] = {}
+    for t in ChecklistTemplate.objects.filter(pk__in={tid for _s, _t, tid in rows}):
+        dates = [
+            date.fromisoformat(r["effective_from"])
+            for level in t.levels
+            for r in level["requires"]
+            if r.get("effective_from")
+        ]
+        dates += [d for d in t.items.values_list("effective_from", flat=True) if d]
+        ahead = [d for d in dates if d > today]
+        starts[t.pk] = (
+            timezone.make_aware(datetime.combine(min(ahead), time.min)) if ahead else None
+        )
+    for sid, _tier, tid in rows:
+        earliest(sid, starts.get(tid))
     return out

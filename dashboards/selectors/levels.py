@@ -1,11 +1,12 @@
 """Levels and scores on the dashboards: every non-retired service's level and score on each
-of its templates (reviews.levels, exemptions by name counted), computed in one pass and
-cached under the head of the audit chain like the readiness pass (every change of an item
-state or an exemption writes an audit event; the short timeout bounds what the head cannot
-see, such as an exemption running out)."""
+checklist it carries (reviews.levels, exemptions by name counted). Two layers: the rows are
+cached under the head of the audit chain like the readiness pass; below that, each service's
+standing is kept in :class:`dashboards.models.LevelStanding`, so the first view after a
+change recomputes only the services that changed (or whose ``valid_until`` passed)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -13,7 +14,8 @@ from typing import cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,10 +23,11 @@ from campaigns.models import Campaign
 from campaigns.selectors import standing as campaign_standing
 from campaigns.selectors import state as campaign_state
 from core.metrics import CACHE_HITS, CACHE_MISSES
+from dashboards.models import LevelStanding
 from dashboards.selectors.common import _audit_head
 from dashboards.tables import Table
 from portal.models import ChecklistTemplate, Service
-from reviews.levels import level_summaries
+from reviews.levels import LevelSummary, level_summaries, next_changes
 
 # Level keys in the colours the pages use; any other level key is drawn in the info blue.
 LEVEL_COLOURS = {"none": "#a0aec0", "bronze": "#b7712f", "silver": "#8795a8", "gold": "#d4a017"}
@@ -50,6 +53,57 @@ class LevelRow:
     missing: int
 
 
+def standings(scope: QuerySet[Service]) -> dict[int, list[LevelSummary]]:
+    """Each service's summaries, from :class:`dashboards.models.LevelStanding` where a row is
+    current, recomputed (reviews.levels.level_summaries) and stored for the others. With the
+    dashboards' cache off (PREFLIGHT_DASHBOARD_CACHE_S=0) everything is computed afresh."""
+    if not getattr(settings, "PREFLIGHT_DASHBOARD_CACHE_S", 30):
+        return level_summaries(scope)
+    now = timezone.now()
+    out: dict[int, list[LevelSummary]] = {}
+    for row in (
+        LevelStanding.objects.filter(service__in=scope)
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+        .order_by("service_id", "position")
+    ):
+        out.setdefault(row.service_id, []).append(
+            LevelSummary(
+                template_key=row.template_key,
+                required=row.required,
+                rank=row.rank,
+                level_key=row.level_key,
+                level_name=row.level_name,
+                next_level=row.next_level,
+                score=row.score,
+                missing=row.missing,
+                meets_required=row.meets_required,
+            )
+        )
+    stale = set(scope.values_list("id", flat=True)) - set(out)
+    if stale:
+        subset = Service.objects.filter(pk__in=sorted(stale))
+        fresh = level_summaries(subset, now=now)
+        until = next_changes(subset, now=now)
+        with transaction.atomic():
+            LevelStanding.objects.filter(service_id__in=stale).delete()
+            LevelStanding.objects.bulk_create(
+                [
+                    LevelStanding(
+                        service_id=sid,
+                        position=position,
+                        computed_at=now,
+                        valid_until=until.get(sid),
+                        **dataclasses.asdict(summary),
+                    )
+                    for sid, summaries in fresh.items()
+                    for position, summary in enumerate(summaries)
+                ],
+                ignore_conflicts=True,  # another request stored the same meanwhile
+            )
+        out.update(fresh)
+    return out
+
+
 def _rows(service_filter: Q) -> list[LevelRow]:
     scope = Service.objects.exclude(lifecycle=Service.Lifecycle.RETIRED).filter(service_filter)
     services = list(
@@ -57,7 +111,7 @@ def _rows(service_filter: Q) -> list[LevelRow]:
             "id", "slug", "name", "team__slug", "team__name", "tier", "lifecycle", "template_id"
         )
     )
-    levels = level_summaries(scope)
+    levels = standings(scope)
     out = []
     for sid, slug, name, team, team_name, tier, lifecycle, _tid in services:
         for t in levels[sid]:
