@@ -61,24 +61,14 @@ def standings(scope: QuerySet[Service]) -> dict[int, list[LevelSummary]]:
         return level_summaries(scope)
     now = timezone.now()
     out: dict[int, list[LevelSummary]] = {}
-    for row in (
+    fields = [f.name for f in dataclasses.fields(LevelSummary)]
+    for sid, *values in (
         LevelStanding.objects.filter(service__in=scope)
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
         .order_by("service_id", "position")
+        .values_list("service_id", *fields)
     ):
-        out.setdefault(row.service_id, []).append(
-            LevelSummary(
-                template_key=row.template_key,
-                required=row.required,
-                rank=row.rank,
-                level_key=row.level_key,
-                level_name=row.level_name,
-                next_level=row.next_level,
-                score=row.score,
-                missing=row.missing,
-                meets_required=row.meets_required,
-            )
-        )
+        out.setdefault(sid, []).append(LevelSummary(*values))
     stale = set(scope.values_list("id", flat=True)) - set(out)
     if stale:
         subset = Service.objects.filter(pk__in=sorted(stale))
