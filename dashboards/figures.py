@@ -504,24 +504,34 @@ def drill_history(table: Table) -> dict[str, Any]:
 
 def levels_by_team(table: Table) -> dict[str, Any]:
     """Stacked bars: per team, its services by level (coloured by level, lowest at the
-    bottom); the hover names the team's mean score."""
+    bottom); the hover names the team's mean score. Plain plotly JSON, without building
+    ``go`` objects: this figure is on the portfolio's every view."""
     if not table.rows:
         return _empty("No services yet")
     records = table.records()
     teams = list(dict.fromkeys(r["team_name"] for r in records))
     levels = sorted({(r["rank"], r["level"]) for r in records})
-    counts = {(r["team_name"], r["level"]): r["services"] for r in records}
-    mean = {r["team_name"]: r["mean_score"] for r in records}
-    traces = [
-        go.Bar(
-            name=level,
-            x=teams,
-            y=[counts.get((t, level), 0) for t in teams],
-            marker={"color": LEVEL_COLOURS.get(level, LEVEL_COLOUR_DEFAULT)},
-            customdata=[mean[t] for t in teams],
-            hovertemplate="%{x}: %{y} at " + level + " (mean score %{customdata}%)<extra></extra>",
+    counts: dict[tuple[str, str], int] = {}
+    mean: dict[str, list[float]] = {}
+    for r in records:
+        counts[(r["team_name"], r["level"])] = (
+            counts.get((r["team_name"], r["level"]), 0) + (r["services"])
         )
+        mean.setdefault(r["team_name"], []).append(r["mean_score"])
+    score = {t: round(sum(v) / len(v), 1) for t, v in mean.items()}
+    traces = [
+        {
+            "type": "bar",
+            "name": level,
+            "x": teams,
+            "y": [counts.get((t, level), 0) for t in teams],
+            "marker": {"color": LEVEL_COLOURS.get(level, LEVEL_COLOUR_DEFAULT)},
+            "customdata": [score[t] for t in teams],
+            "hovertemplate": "%{x}: %{y} at "
+            + level
+            + " (mean score %{customdata}%)<extra></extra>",
+        }
         for _rank, level in levels
     ]
     layout = _layout(340, barmode="stack", margin={"l": 40, "r": 20, "t": 10, "b": 110})
-    return _json(go.Figure(traces, layout=layout))
+    return {"data": traces, "layout": layout}

@@ -226,9 +226,9 @@ def campaigns_table(rows: list[LevelRow] | None = None, *, today: date | None = 
     )
     orders = {
         t.key: [level["key"] for level in t.levels]
-        for t in ChecklistTemplate.objects.filter(
-            key__in={c.template_key for c in campaigns}
-        ).order_by("key", "version")  # the newest version last: it wins
+        for t in ChecklistTemplate.objects.filter(key__in={c.template_key for c in campaigns})
+        .only("key", "levels")
+        .order_by("key", "version")  # the newest version last: it wins
     }
     for campaign in campaigns:
         if campaign.target_items or campaign.target_checks:
