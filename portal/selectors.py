@@ -406,6 +406,8 @@ def home_team(user: object) -> Team | None:
         .first()
     )
     return membership.team if membership else None
+
+
 def level_items(states: Iterable[ItemState], *, now: datetime) -> dict[str, levels.Item]:
     """The items of a template as portal.levels sees them, from item states (with items)."""
     out = {}
