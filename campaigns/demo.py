@@ -1,7 +1,8 @@
 """Demo data for levels and campaigns (`make run`, after portal's demo data): the
-data-retention checklist (it applies by itself to tier-1 and tier-2 services in staging or
-production), a tier-1 service of Search at Silver, Orders (Payments) brought to Bronze, and
-the campaign "every tier-1 service at Silver" due in four weeks, owned by the reviewer.
+data-retention checklist (it applies by itself to tier-1 and tier-2 services in production),
+a tier-1 production service of Search at Silver (so it carries both checklists), and the
+campaign "every tier-1 service at Silver" due in four weeks, owned by the reviewer. Orders
+and Inventory are left as portal's demo made them (the tour in the README relies on them).
 Idempotent."""
 
 from __future__ import annotations
@@ -51,12 +52,11 @@ def load_campaign_demo(*, template: ChecklistTemplate) -> Campaign | None:
     """Create what is missing; None when the template has no levels (nothing to show)."""
     if not template.levels or Campaign.objects.filter(slug=CAMPAIGN_SLUG).exists():
         return Campaign.objects.filter(slug=CAMPAIGN_SLUG).first()
-    lead = User.objects.filter(username="lead").first()
     outsider = User.objects.filter(username="outsider").first()
     owner = User.objects.filter(username="reviewer").first()
     search = Team.objects.filter(slug="search").first()
     orders = Service.objects.filter(slug="orders").first()
-    if not (lead and outsider and owner and search and orders):
+    if not (outsider and owner and search and orders):
         return None  # portal's demo data first (load_demo)
     levels = [level["key"] for level in template.levels]
     services.template_import(data=load_template_file(RETENTION))  # a second checklist
@@ -68,13 +68,12 @@ def load_campaign_demo(*, template: ChecklistTemplate) -> Campaign | None:
             team=search,
             template=template,
             tier=1,
-            lifecycle=Service.Lifecycle.STAGING,
+            lifecycle=Service.Lifecycle.PRODUCTION,
             description="Full-text search over the catalogue.",
             repository_url="https://git.example.com/search/search-api",
             actor=outsider,
         )
         _tick(search_api, _level_items(template, levels[min(1, len(levels) - 1)]), outsider)
-    _tick(orders, _level_items(template, levels[0]), lead)
     target = "silver" if "silver" in levels else levels[-1]
     today = timezone.localdate()
     return campaign_create(

@@ -35,17 +35,19 @@ def retention(template):
     return services.template_import(data=load_template_file(RETENTION)).template
 
 
-def _staging(team, template, slug: str, tier: int) -> Service:
+def _live(team, template, slug: str, tier: int) -> Service:
     return services.service_create(
         name=slug.title(), slug=slug, team=team, template=template, tier=tier,
-        lifecycle=Service.Lifecycle.STAGING,
+        lifecycle=Service.Lifecycle.PRODUCTION,
     )  # fmt: skip
 
 
 def test_an_automatic_checklist_applies_by_tier_and_lifecycle(team, template, retention) -> None:
-    existing = _staging(team, template, "billing", 1)
-    tier3 = _staging(team, template, "tier3", 3)
-    dev = services.service_create(name="Dev", slug="dev", team=team, template=template, tier=1)
+    existing = _live(team, template, "billing", 1)
+    tier3 = _live(team, template, "tier3", 3)
+    dev = services.service_create(
+        name="Dev", slug="dev", team=team, template=template, tier=1, lifecycle="staging"
+    )
     assert [t.key for t in service_templates(existing)] == ["fastapi-mongo", "data-retention"]
     assert [t.key for t in service_templates(tier3)] == ["fastapi-mongo"]
     assert [t.key for t in service_templates(dev)] == ["fastapi-mongo"]
@@ -60,7 +62,7 @@ def test_an_automatic_checklist_applies_by_tier_and_lifecycle(team, template, re
 
 
 def test_services_registered_before_the_import_carry_it_too(team, template) -> None:
-    before = _staging(team, template, "before", 2)
+    before = _live(team, template, "before", 2)
     services.template_import(data=load_template_file(RETENTION))
     assert before.item_states.filter(item_key__startswith="retention.").count() == len(KEYS)
 
@@ -68,7 +70,7 @@ def test_services_registered_before_the_import_carry_it_too(team, template) -> N
 def test_the_checklist_page_and_ticks_cover_every_checklist(
     client, team, template, retention, lead
 ) -> None:
-    service = _staging(team, template, "billing", 1)
+    service = _live(team, template, "billing", 1)
     client.force_login(lead)
     page = client.get("/services/billing/").content.decode()
     assert "Data retention ·" in page and 'data-key="retention.ttl_enforced"' in page
@@ -83,7 +85,7 @@ def test_the_checklist_page_and_ticks_cover_every_checklist(
 def test_levels_per_checklist_on_the_page_in_bulk_and_in_the_api(
     client, team, template, retention, lead, api_token
 ) -> None:
-    service = _staging(team, template, "billing", 1)
+    service = _live(team, template, "billing", 1)
     now = timezone.now()
     ItemState.objects.filter(service=service, item_key__in=KEYS[:2]).update(
         state="done", expires_at=now + timedelta(days=9)
@@ -103,7 +105,7 @@ def test_levels_per_checklist_on_the_page_in_bulk_and_in_the_api(
 
 
 def test_the_gate_considers_every_checklist(team, template, retention) -> None:
-    service = _staging(team, template, "billing", 1)
+    service = _live(team, template, "billing", 1)
     make_ready(service)  # every item done, the retention ones included
     assert compute_gate(service).passed
     ItemState.objects.filter(service=service, item_key="retention.subject_export").update(
@@ -120,7 +122,7 @@ def test_the_gate_considers_every_checklist(team, template, retention) -> None:
 def test_an_upcoming_requirement_of_the_extra_checklist_does_not_count_yet(
     team, template, retention
 ) -> None:
-    service = _staging(team, template, "billing", 1)
+    service = _live(team, template, "billing", 1)
     ItemState.objects.filter(service=service, item_key__in=KEYS[:4]).update(
         state="done", expires_at=timezone.now() + timedelta(days=9)
     )
@@ -150,7 +152,7 @@ def test_an_automatic_checklist_may_not_share_item_keys(template) -> None:
 )
 def test_a_bad_applies_to_is_refused(applies: str, message: str) -> None:
     text = RETENTION.read_text().replace(
-        'applies_to = { tiers = [1, 2], lifecycles = ["staging", "production"] }', applies
+        'applies_to = { tiers = [1, 2], lifecycles = ["production"] }', applies
     )
     with pytest.raises(TemplateFileError, match=message):
         parse_template(text)
@@ -162,8 +164,8 @@ def test_a_campaign_on_the_extra_checklist_scopes_the_services_carrying_it(
     from campaigns import selectors
     from campaigns.services import campaign_create
 
-    carrying = _staging(team, template, "billing", 2)
-    _staging(team, template, "tier3", 3)
+    carrying = _live(team, template, "billing", 2)
+    _live(team, template, "tier3", 3)
     campaign = campaign_create(
         name="Retention kept", owner=reviewer, template_key="data-retention",
         target_level="kept", starts_on=date.today(), due_on=date.today() + timedelta(days=9),
