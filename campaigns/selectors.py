@@ -101,9 +101,14 @@ def _check_lacks(campaign: Campaign, sid: int, latest: dict[tuple[int, str], str
     return out
 
 
-def standing(campaign: Campaign, *, now: datetime | None = None) -> list[Standing]:
-    """Every service in scope, as it stands now, the ones not there first."""
+def standing(
+    campaign: Campaign, *, now: datetime | None = None, only: Service | None = None
+) -> list[Standing]:
+    """Every service in scope (or just ``only``, if in scope), as it stands now, the ones not
+    there first."""
     scope = services_in_scope(campaign)
+    if only is not None:
+        scope = scope.filter(pk=only.pk)
     st = standings(scope, now=now)
     names = {
         row[0]: row[1:]

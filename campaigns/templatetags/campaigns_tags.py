@@ -20,7 +20,7 @@ def service_campaigns(service: Service) -> dict[str, Any]:
     today = timezone.localdate()
     rows = []
     for campaign in campaigns_of(service, today=today):
-        mine = next((s for s in standing(campaign) if s.service_id == service.pk), None)
+        mine = next(iter(standing(campaign, only=service)), None)
         rows.append(
             {
                 "campaign": campaign,
