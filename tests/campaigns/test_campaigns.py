@@ -270,3 +270,14 @@ def test_the_create_campaign_command_creates_or_refuses_naming_the_field(
     assert "created campaign payments-at-gold" in capsys.readouterr().out
     campaign = Campaign.objects.get()
     assert campaign.tiers == [1, 2] and list(campaign.teams.all()) == [team]
+
+
+def test_campaign_pages_and_exports_need_a_sign_in(client, template, reviewer) -> None:
+    campaign = _campaign(reviewer)
+    for url in (
+        "/campaigns/",
+        f"/campaigns/{campaign.slug}/",
+        f"/campaigns/{campaign.slug}/data/services.csv",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/login/"), url
