@@ -613,6 +613,10 @@ RUN_COLUMNS = [
     "error_count",
     "skip_count",
     "unconfigured_count",
+    # Not null without a database default (the run lease, main 3f236e5): a finished run's.
+    "claim_token",
+    "executions",
+    "target_host",
 ]
 RESULT_COLUMNS = [
     "id",
@@ -713,6 +717,9 @@ def _write_runs(
                     statuses.count("error"),
                     statuses.count("skip"),
                     statuses.count("skip"),  # every generated skip lacks auth.username
+                    "",
+                    1,
+                    "",
                 )
             )
         if len(results) >= FLUSH_RESULTS:
