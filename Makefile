@@ -31,6 +31,7 @@ clean:
 
 bench: $(STAMP)
 	PREFLIGHT_ENV=test $(PY) scripts/bench_checks.py
+	PREFLIGHT_ENV=test $(PY) scripts/bench_cli.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_dashboards.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_catalog.py
 

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from app.env import envbool, envint, envlist, envpairs, envstr
+from checks.engine.policy_env import default_allow_local_repos, default_allowlist
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("PREFLIGHT_VAR_DIR", str(BASE_DIR / "var")))
@@ -49,11 +50,15 @@ PREFLIGHT_AUDIT_CHECKPOINT_PATH = Path(
 )
 PREFLIGHT_AUDIT_CHECKPOINT_INTERVAL_S = envint("PREFLIGHT_AUDIT_CHECKPOINT_INTERVAL_S", "300")
 # Where checks may send requests (hosts, IPs, CIDRs); metadata addresses are always refused.
+# The CLI reads the same two variables without Django, with the same defaults
+# (checks/engine/policy_env.py).
 PREFLIGHT_OUTBOUND_ALLOWLIST = envlist(
-    "PREFLIGHT_OUTBOUND_ALLOWLIST", "" if PRODUCTION else "127.0.0.0/8,::1,localhost"
+    "PREFLIGHT_OUTBOUND_ALLOWLIST", default_allowlist(PRODUCTION)
 )
 # Whether repository checks may clone local paths / file:// URLs (reads the worker's disk).
-PREFLIGHT_ALLOW_LOCAL_REPOS = envbool("PREFLIGHT_ALLOW_LOCAL_REPOS", "0" if PRODUCTION else "1")
+PREFLIGHT_ALLOW_LOCAL_REPOS = envbool(
+    "PREFLIGHT_ALLOW_LOCAL_REPOS", default_allow_local_repos(PRODUCTION)
+)
 PREFLIGHT_RUN_DEADLINE_S = envint("PREFLIGHT_RUN_DEADLINE_S", "900")
 PREFLIGHT_DISPATCH_RETRY_S = envint("PREFLIGHT_DISPATCH_RETRY_S", "30")
 PREFLIGHT_DISPATCH_MAX_ATTEMPTS = envint("PREFLIGHT_DISPATCH_MAX_ATTEMPTS", "10")

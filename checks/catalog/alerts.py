@@ -165,6 +165,8 @@ CHECKS: tuple[CheckSpec, ...] = (
         "An error burst raises an alert that reaches the portal",
         error_drill,
         timeout_s=7500.0,  # both deadlines (at most an hour each) and the hooks
-        isolated=True,
+        isolated_because=(
+            "makes the service answer errors on purpose, which other checks would receive"
+        ),
     ),
 )

@@ -170,7 +170,7 @@ CHECKS: tuple[CheckSpec, ...] = (
         "With Redis down reads still succeed; healthy after restore",
         redis_outage,
         timeout_s=120.0,
-        isolated=True,
+        isolated_because="takes the service's Redis down: other checks would see the outage",
     ),
     CheckSpec(
         "chaos.db_readiness",
@@ -178,6 +178,6 @@ CHECKS: tuple[CheckSpec, ...] = (
         "With the DB down /ready turns non-2xx within 5 s; recovers after restore",
         db_readiness,
         timeout_s=120.0,
-        isolated=True,
+        isolated_because="takes the service's database down: other checks would fail with it",
     ),
 )

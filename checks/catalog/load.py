@@ -286,7 +286,9 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Holds target RPS x 1.2 within the p95 SLA and error limit",
         target_rps,
         timeout_s=780.0,
-        isolated=True,
+        isolated_because=(
+            "drives target RPS x 1.2 at the service: other checks would slow it and be slowed by it"
+        ),
     ),
     CheckSpec(
         "load.cache_hit_ratio",
@@ -294,6 +296,8 @@ CHECKS: tuple[CheckSpec, ...] = (
         "Cache hit ratio under load meets the target",
         cache_hit_ratio,
         timeout_s=780.0,
-        isolated=True,
+        isolated_because=(
+            "reads the cache counters around a load test: other checks' traffic would move them"
+        ),
     ),
 )

@@ -131,6 +131,8 @@ CHECKS: tuple[CheckSpec, ...] = (
         "A 10% canary gets ~10% of traffic; rollback restores the stable version",
         canary_drill,
         timeout_s=7500.0,  # window and deadline (at most an hour each) and the samples
-        isolated=True,
+        isolated_because=(
+            "shifts a share of the traffic to a canary version, which every other check would see"
+        ),
     ),
 )

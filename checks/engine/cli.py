@@ -1,7 +1,11 @@
 """``preflight check`` and ``preflight discover`` (the CLI contract, check-catalog.md).
 
-The Django management command is a thin wrapper around :func:`main`, which takes its
-registry, policy and streams as arguments so it is testable without Django or a subprocess.
+``manage.py preflight`` goes straight to checks/cli.py, which calls :func:`main` without
+setting Django up (the Django management command is a thin wrapper too, for
+``call_command``). :func:`main` takes its registry, policy and streams as arguments so it is
+testable without Django or a subprocess. The registry may be a loader, called with the
+``--only`` keys and ``--steps``, so that only the check modules a run can select are imported
+(``checks.catalog.registry_for``).
 
 Exit status: 0 nothing failed; 1 a check failed; 2 invalid profile, unknown key or step, or
 nothing could run (no check selected, or every selected check skipped); 3 no failure but some
@@ -13,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from checks.engine.discover import Credentials, DiscoveryFailed, LoginNotConfirmed, discover
-from checks.engine.draft import render_toml
 from checks.engine.http import DestinationPolicy, shared_client
 from checks.engine.outcome import Outcome, Status
 from checks.engine.profile import ProfileError, load_profile
@@ -28,6 +31,9 @@ from checks.engine.runner import run_checks
 from checks.engine.target import build_target
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_UNDECIDED = 0, 1, 2, 3
+
+# The registry, or a loader given the --only keys and the --steps (either may be None).
+RegistryLoader = Callable[[Sequence[str] | None, Sequence[str] | None], Mapping[str, CheckSpec]]
 
 
 def build_parser(prog: str = "preflight") -> argparse.ArgumentParser:
@@ -39,6 +45,12 @@ def build_parser(prog: str = "preflight") -> argparse.ArgumentParser:
     check.add_argument("--steps", type=_csv, default=None, help="comma-separated steps")
     check.add_argument("--concurrency", type=int, default=None, help="checks run at once")
     check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="progress on stderr: each check as it starts and ends, and why a check runs alone",
+    )
     found = commands.add_parser(
         "discover", help="draft a profile from the service's OpenAPI document (TOML on stdout)"
     )
@@ -73,7 +85,7 @@ def exit_code(outcomes: Sequence[Outcome]) -> int:
 def main(
     argv: Sequence[str],
     *,
-    registry: Mapping[str, CheckSpec],
+    registry: Mapping[str, CheckSpec] | RegistryLoader,
     policy: DestinationPolicy,
     stdout: TextIO,
     stderr: TextIO,
@@ -95,6 +107,8 @@ def main(
     except ProfileError as exc:
         stderr.write(f"profile error: {exc}\n")
         return EXIT_UNUSABLE
+    if callable(registry):
+        registry = registry(args.only, args.steps)
     try:
         specs = select_specs(registry, only=args.only, steps=args.steps)
     except (UnknownCheck, UnknownStep) as exc:
@@ -105,8 +119,15 @@ def main(
         return EXIT_UNUSABLE
 
     target = build_target(profile, policy)
+    progress = Progress(stderr) if args.verbose else None
     try:
-        outcomes = run_checks(target, specs, concurrency=args.concurrency)
+        outcomes = run_checks(
+            target,
+            specs,
+            concurrency=args.concurrency,
+            on_start=progress.started if progress else None,
+            on_result=progress.finished if progress else None,
+        )
     finally:
         target.close()  # e.g. removes the run's repository clone
     if args.json:
@@ -134,6 +155,16 @@ def discover_main(
     """``preflight discover``: 0 with the profile on stdout; 2 when the service cannot be
     reached or publishes no OpenAPI document (or the arguments are unusable); 1 when a draft
     was made but logging in with the given credentials did not work (the draft is printed)."""
+    # Imported here, not at the top: `preflight check` never needs them, and what it imports
+    # is what it waits for before its first check starts.
+    from checks.engine.discover import (
+        Credentials,
+        DiscoveryFailed,
+        LoginNotConfirmed,
+        discover,
+    )
+    from checks.engine.draft import render_toml
+
     base_url = str(args.base_url)
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
         stderr.write(f"error: --base-url must be an http(s) URL, not {base_url!r}\n")
@@ -162,6 +193,29 @@ def discover_main(
         return EXIT_FAILED
     stdout.write(render_toml(draft))
     return EXIT_OK
+
+
+class Progress:
+    """``--verbose``: one stderr line as each check starts and as it ends, timed from the
+    start of the run and stamped with the wall clock (scripts/bench_cli.py reads the first
+    ``start`` line to measure process start -> first check). A check that runs alone says
+    why."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.began = time.monotonic()
+
+    def _line(self, text: str) -> None:
+        elapsed = time.monotonic() - self.began
+        self.stream.write(f"[{elapsed:7.3f}s] {text} (at {time.time():.6f})\n")
+        self.stream.flush()
+
+    def started(self, spec: CheckSpec) -> None:
+        alone = f"; runs alone: {spec.isolated_because}" if spec.isolated else ""
+        self._line(f"start {spec.key}{alone}")
+
+    def finished(self, outcome: Outcome) -> None:
+        self._line(f"end   {outcome.key}: {outcome.status} in {outcome.duration_ms} ms")
 
 
 def render_table(service: str, outcomes: Sequence[Outcome]) -> str:

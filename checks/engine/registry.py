@@ -39,8 +39,18 @@ class CheckSpec:
     title: str
     run: Callable[[Target], Verdict]
     timeout_s: float = 20.0
-    isolated: bool = False  # disturbs others (rate-limit probing): runs last, alone
+    # Why the check must run last and alone, or "" when it may share the run with others.
+    # Only a check that disturbs what other checks observe (a load test, an outage, injected
+    # errors, a canary) runs alone, and it says so: the reason is shown by ``preflight check
+    # --verbose`` and kept in its evidence (``isolated_because``). A check that only spends
+    # its own budget (the rate-limit probe: a throwaway username, a session of its own) runs
+    # with the others.
+    isolated_because: str = ""
     kind: str = "http"  # one of KINDS
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.isolated_because)
 
 
 class UnknownCheck(LookupError):

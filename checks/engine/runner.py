@@ -4,8 +4,9 @@ Each check runs in its own daemon thread, at most ``concurrency`` counted at onc
 cannot kill a thread, so a check that overruns its timeout is recorded as ``error`` and
 abandoned: it no longer counts against the bound and, being a daemon, cannot hold the process
 open at exit. (A ThreadPoolExecutor would do neither: a stuck worker keeps its slot and the
-interpreter joins it at exit.) Isolated checks (rate-limit probes) run afterwards, one by one,
-so their bursts neither disturb nor get disturbed by other checks.
+interpreter joins it at exit.) Isolated checks (those with ``isolated_because``: the drills,
+which disturb what every other check observes) run afterwards, one by one, and their evidence
+says why (``isolated_because``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -92,6 +94,7 @@ def _run_batch(
     specs: Sequence[tuple[int, CheckSpec]],
     concurrency: int,
     record: Callable[[int, Outcome], None],
+    on_start: Callable[[CheckSpec], None] | None = None,
 ) -> None:
     """Run ``specs`` with at most ``concurrency`` live at once, each within its timeout."""
     finished: queue.Queue[tuple[int, Outcome]] = queue.Queue()
@@ -110,6 +113,8 @@ def _run_batch(
         while pending and len(running) < concurrency:
             index, spec = pending.pop(0)
             running[index] = (spec, time.monotonic() + spec.timeout_s)
+            if on_start is not None:
+                on_start(spec)
             threading.Thread(
                 target=work, args=(index, spec), name=f"check:{spec.key}", daemon=True
             ).start()
@@ -135,6 +140,7 @@ def run_checks(
     *,
     concurrency: int | None = None,
     on_result: Callable[[Outcome], None] | None = None,
+    on_start: Callable[[CheckSpec], None] | None = None,
 ) -> list[Outcome]:
     """Run ``specs`` and return their outcomes in the order of ``specs``.
 
@@ -142,6 +148,7 @@ def run_checks(
     from the calling thread as each check finishes, so a caller may persist results live
     without locking. Every outcome is scrubbed of the run's secrets before it is returned or
     handed to ``on_result`` (the one scrubbing boundary: checks/engine/scrub.py).
+    ``on_start`` is called from the calling thread as each check is started (progress).
     """
     limit = max(1, concurrency or target.profile.http.concurrency or DEFAULT_CONCURRENCY)
     results: dict[int, Outcome] = {}
@@ -150,13 +157,16 @@ def run_checks(
         # Scrubbed again here: secrets learned since (a later login's token) and outcomes
         # made outside run_one (timeouts, BaseException) pass the same boundary.
         outcome = target.scrubber.outcome(outcome)
+        if specs[index].isolated:
+            reason = specs[index].isolated_because
+            outcome = replace(outcome, evidence={**outcome.evidence, "isolated_because": reason})
         results[index] = outcome
         if on_result is not None:
             on_result(outcome)
 
     indexed = list(enumerate(specs))
-    _run_batch(target, [(i, s) for i, s in indexed if not s.isolated], limit, record)
+    _run_batch(target, [(i, s) for i, s in indexed if not s.isolated], limit, record, on_start)
     for item in indexed:
         if item[1].isolated:
-            _run_batch(target, [item], 1, record)
+            _run_batch(target, [item], 1, record, on_start)
     return [results[i] for i in range(len(specs))]

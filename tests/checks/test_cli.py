@@ -123,3 +123,73 @@ def test_a_disallowed_destination_is_an_error_not_a_verdict(tmp_path):
     result = json.loads(done.stdout)["results"][0]
     assert (done.returncode, result["status"]) == (3, "error")
     assert "169.254.169.254" in result["summary"]
+
+
+def test_manage_py_preflight_imports_no_django_and_only_the_checks_it_runs(
+    tmp_path, reference_service
+):
+    """The fast path (checks/cli.py): the modules the real process had loaded when it exited
+    hold no Django, portal, reviews or dashboards, and no check module the selection cannot
+    use."""
+    ref = reference_service
+    path, modules = tmp_path / "profile.toml", tmp_path / "modules.json"
+    path.write_text(_profile(ref))
+    argv = ["manage.py", "preflight", "check", "--profile", str(path), "--json"]
+    argv += ["--only", "smoke.health,security.rate_limit"]
+    code = (
+        "import atexit, json, runpy, sys\n"
+        f"dump = lambda: open({str(modules)!r}, 'w').write(json.dumps(list(sys.modules)))\n"
+        "atexit.register(dump)\n"
+        f"sys.argv = {argv!r}\n"
+        "runpy.run_path('manage.py', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PREFLIGHT_ENV": "test",
+            "PF_PW": ref.password,
+            "PF_OTP": ref.otp_secret,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    statuses = {r["key"]: r["status"] for r in json.loads(done.stdout)["results"]}
+    assert statuses == {"smoke.health": "pass", "security.rate_limit": "pass"}
+    imported = set(json.loads(modules.read_text()))
+    assert {"checks.catalog.smoke", "checks.catalog.security", "httpx"} <= imported
+    roots = {name.split(".")[0] for name in imported}
+    assert not roots & {"django", "celery", "portal", "reviews", "dashboards", "app", "core"}
+    assert not imported & {
+        "pymongo",
+        "detect_secrets",
+        "checks.catalog.db",
+        "checks.catalog.repo",
+        "checks.catalog.load",
+        "checks.catalog.alerts",
+        "checks.engine.hooks",
+        "checks.engine.discover",
+    }
+
+
+def test_the_cli_allows_what_the_portal_allows_under_the_same_environment(settings):
+    from checks.engine.policy_env import policy_from_env
+
+    policy = policy_from_env(os.environ)
+    assert list(policy.allow) == settings.PREFLIGHT_OUTBOUND_ALLOWLIST
+    assert policy.allow_local_repos == settings.PREFLIGHT_ALLOW_LOCAL_REPOS
+    production = policy_from_env({"PREFLIGHT_ENV": "production"})
+    assert (list(production.allow), production.allow_local_repos) == ([], False)
+
+
+def test_an_unusable_policy_variable_exits_2_naming_it(tmp_path):
+    done = _preflight(
+        tmp_path,
+        '[service]\nname = "x"\nbase_url = "http://127.0.0.1:9"\n',
+        "--json",
+        env={"PREFLIGHT_ALLOW_LOCAL_REPOS": "maybe"},
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "PREFLIGHT_ALLOW_LOCAL_REPOS" in done.stderr

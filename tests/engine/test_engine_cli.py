@@ -144,3 +144,50 @@ def test_without_json_it_prints_a_table(profile: Path) -> None:
     assert code == 0
     assert out.startswith("service: orders\n")
     assert "smoke.health" in out and "/health answered 200" in out
+
+
+def test_verbose_reports_each_start_and_end_and_why_a_check_runs_alone(profile: Path) -> None:
+    registry = {
+        **REGISTRY,
+        "load.target_rps": CheckSpec(
+            key="load.target_rps",
+            step="nonfunctional",
+            title="alone",
+            run=health,
+            isolated_because="drives the service hard",
+        ),
+    }
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["check", "--profile", str(profile), "--only", "smoke.health,load.target_rps"]
+    code = main(
+        [*argv, "--json", "--verbose"],
+        registry=registry,
+        policy=POLICY,
+        stdout=out,
+        stderr=err,
+        env={},
+    )
+    assert code == 0
+    lines = err.getvalue().splitlines()
+    assert [line.split("] ", 1)[1].split(" (at ")[0] for line in lines] == [
+        "start smoke.health",
+        "end   smoke.health: pass in " + lines[1].split(" in ")[1].split(" (at")[0],
+        "start load.target_rps; runs alone: drives the service hard",
+        "end   load.target_rps: pass in " + lines[3].split(" in ")[1].split(" (at")[0],
+    ]
+    results = {r["key"]: r for r in json.loads(out.getvalue())["results"]}
+    assert results["load.target_rps"]["evidence"]["isolated_because"] == "drives the service hard"
+    assert "isolated_because" not in results["smoke.health"]["evidence"]
+
+
+def test_a_registry_loader_is_asked_for_the_selection_only(profile: Path) -> None:
+    asked: list[tuple[object, object]] = []
+
+    def loader(only: object, steps: object) -> Mapping[str, CheckSpec]:
+        asked.append((only, steps))
+        return {"smoke.health": REGISTRY["smoke.health"]}
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["check", "--profile", str(profile), "--only", "smoke.health", "--steps", "smoke"]
+    code = main([*argv, "--json"], registry=loader, policy=POLICY, stdout=out, stderr=err, env={})
+    assert code == 0 and asked == [(["smoke.health"], ["smoke"])]

@@ -110,17 +110,41 @@ def test_isolated_checks_run_last_and_alone(target: Target) -> None:
 
     specs = [
         spec(
-            "iso.a", tracked("iso.a", gauge.check(0.02, isolated_probe=seen_running)), isolated=True
+            "iso.a",
+            tracked("iso.a", gauge.check(0.02, isolated_probe=seen_running)),
+            isolated_because="disturbs the others",
         ),
         *(spec(f"c.{i}", tracked(f"c.{i}", gauge.check(0.05))) for i in range(4)),
         spec(
-            "iso.b", tracked("iso.b", gauge.check(0.02, isolated_probe=seen_running)), isolated=True
+            "iso.b",
+            tracked("iso.b", gauge.check(0.02, isolated_probe=seen_running)),
+            isolated_because="disturbs the others",
         ),
     ]
     outcomes = run_checks(target, specs, concurrency=4)
     assert order[-2:] == ["iso.a", "iso.b"]
     assert seen_running == [0, 0]
     assert [o.key for o in outcomes] == [s.key for s in specs]
+    reasons = {o.key: o.evidence.get("isolated_because") for o in outcomes}
+    assert reasons == {
+        "iso.a": "disturbs the others",
+        "iso.b": "disturbs the others",
+        **{f"c.{i}": None for i in range(4)},
+    }
+
+
+def test_on_start_is_called_as_each_check_starts_before_its_result(target: Target) -> None:
+    gauge = Gauge()
+    events: list[str] = []
+    specs = [spec(f"c.{i}", gauge.check(0.02)) for i in range(3)]
+    run_checks(
+        target,
+        specs,
+        concurrency=1,
+        on_start=lambda s: events.append(f"start {s.key}"),
+        on_result=lambda o: events.append(f"end {o.key}"),
+    )
+    assert events == ["start c.0", "end c.0", "start c.1", "end c.1", "start c.2", "end c.2"]
 
 
 def raiser(exc: BaseException) -> Callable[[Target], Verdict]:

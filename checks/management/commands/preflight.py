@@ -2,7 +2,8 @@
 
 The CLI contract (shared/check-catalog.md) is implemented by checks.engine.cli; this command
 only supplies the registry and the outbound policy from settings, and passes argv through
-untouched so the contract's flags and exit codes are exactly the engine's."""
+untouched so the contract's flags and exit codes are exactly the engine's. manage.py does not
+come here (it runs checks/cli.py without Django); ``call_command`` and django-admin do."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from checks.catalog import REGISTRY
+from checks.catalog import registry_for
 from checks.engine.cli import main
 from checks.selectors import outbound_policy
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
     def run_from_argv(self, argv: list[str]) -> None:
         code = main(
             argv[2:],
-            registry=REGISTRY,
+            registry=registry_for,
             policy=outbound_policy(),
             stdout=sys.stdout,
             stderr=sys.stderr,
