@@ -32,6 +32,7 @@ clean:
 bench: $(STAMP)
 	PREFLIGHT_ENV=test $(PY) scripts/bench_checks.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_cli.py
+	$(PY) scripts/bench_run_page.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_dashboards.py
 	PREFLIGHT_ENV=test $(PY) scripts/bench_catalog.py
 

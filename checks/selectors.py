@@ -47,6 +47,13 @@ def run_results(run: ValidationRun) -> list[CheckResult]:
     return list(run.results.order_by("id"))
 
 
+def run_progress(run: ValidationRun) -> str:
+    """What a run page has shown of ``run``: its status and how many results it had. Each
+    result moves a counter in the same transaction that stores it, so the mark changes
+    exactly when there is something new to show (read from the run row alone)."""
+    return f"{run.status}-{run.counts['total']}"
+
+
 def skip_setting(result: CheckResult) -> str:
     """The profile setting a skipped check lacks (evidence key ``setting``), or ""."""
     evidence = result.evidence if isinstance(result.evidence, dict) else {}
