@@ -41,6 +41,15 @@ STEPS = ("smoke", "functional", "http")
 PASSWORD = secrets.token_urlsafe(16)
 
 
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -48,7 +57,7 @@ def _free_port() -> int:
         return port
 
 
-def _environment(tmp: Path) -> dict[str, str]:
+def _environment(tmp: Path, broker: str) -> dict[str, str]:
     """One set of secrets and one database for the web server, the worker and this process."""
     from cryptography.fernet import Fernet
 
@@ -61,7 +70,7 @@ def _environment(tmp: Path) -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "PREFLIGHT_SECRET_KEYS": Fernet.generate_key().decode(),
         "PREFLIGHT_AUDIT_KEYS": secrets.token_urlsafe(32),
-        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+        "CELERY_BROKER_URL": broker,
         "CELERY_TASK_DEFAULT_QUEUE": f"bench-run-page-{os.getpid()}",
         "LOG_LEVEL": "WARNING",
     }
@@ -149,9 +158,13 @@ def main() -> int:
         print(f"{CHROMIUM} is missing: install Debian's chromium package")
         return 1
     logging.disable(logging.INFO)
+    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    if not _redis_answers(broker):
+        print(f"no Redis answers at {broker}: the worker needs one (set CELERY_BROKER_URL)")
+        return 1
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-run-page-")))
-        env = _environment(tmp)
+        env = _environment(tmp, broker)
         os.environ.update(env)
         os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM beside Playwright
         import django
