@@ -50,6 +50,14 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
+def _drop_queue(url: str, queue: str) -> None:
+    """Leave nothing of the benchmark's own queue behind in Redis."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -190,6 +198,7 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
 
+        stack.callback(_drop_queue, broker, env["CELERY_TASK_DEFAULT_QUEUE"])
         stack.callback(stop)
         web = start(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], "web"
