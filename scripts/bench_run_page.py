@@ -219,7 +219,7 @@ def main() -> int:
         page.fill("input[name=username]", "lead")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/services/")
+        page.wait_for_url(lambda url: "/login/" not in url)  # wherever sign-in lands
 
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(
