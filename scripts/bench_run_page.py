@@ -2,10 +2,11 @@
 result on screen and to the verdict.
 
 Everything is real and on loopback: the portal under `manage.py runserver` (as `make run`
-starts it), a Celery worker as `make run` starts it (Redis, a queue of the benchmark's own),
-a SQLite database in a temporary directory, a fresh reference service per round (its login
-limits would otherwise slow later rounds) and Debian's Chromium driven by Playwright. Each
-round ticks the HTTP steps (smoke, functional, http: 17 checks) and clicks; it prints:
+starts it), a Celery worker as `make run` starts it (threads pool; Redis, a queue of the
+benchmark's own), a SQLite database in a temporary directory, a fresh reference service per
+round (its login limits would otherwise slow later rounds) and Debian's Chromium driven by
+Playwright. Each round ticks the HTTP steps (smoke, functional, http: 17 checks) and clicks;
+it prints:
 - click -> the first result row on screen (target: <= 1.0 s);
 - click -> the verdict on screen (target: <= 1.5 x the slowest check + 0.5 s);
 - the slowest check of the run (its duration as the worker measured it).
@@ -203,8 +204,10 @@ def main() -> int:
         web = start(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], "web"
         )
+        # The worker as `make run` starts it (scripts/run.py): threads, 8 runs in flight.
         celery = [sys.executable, "-m", "celery", "-A", "app", "worker", "--loglevel", "WARNING"]
-        start([*celery, "--concurrency", "2", "--without-gossip", "--without-mingle"], "worker")
+        pool = ["--pool", "threads", "--concurrency", "8", "-Q", env["CELERY_TASK_DEFAULT_QUEUE"]]
+        start([*celery, *pool, "--without-gossip", "--without-mingle"], "worker")
         _wait_answering(f"{base}/health", web)
 
         from playwright.sync_api import sync_playwright
@@ -225,7 +228,7 @@ def main() -> int:
         print(
             f"Run page: click -> first result and -> verdict in Chromium, steps "
             f"{','.join(STEPS)}, {args.rounds} rounds (+1 warm-up); runserver + a Celery worker "
-            f"(prefork, concurrency 2) + Redis + SQLite; load average {load}"
+            f"(threads pool, concurrency 8) + Redis + SQLite; load average {load}"
         )
         print(
             f"{'round':>5} {'first ms':>9} {'verdict ms':>11} {'slowest ms':>11} "
