@@ -331,6 +331,9 @@ def _ssl_context(verify: Verify) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
 
 
+_MAX_CONNECTIONS = 100
+
+
 def _transport(backend: GuardedBackend, verify: Verify) -> httpx.HTTPTransport:
     context = _ssl_context(verify)
     # Given the context, httpx builds no default one of its own (loading the CA bundle costs
@@ -338,10 +341,14 @@ def _transport(backend: GuardedBackend, verify: Verify) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(verify=context, trust_env=False)
     # httpx offers no public hook for the network backend, so swap in an equivalent pool
     # that uses ours. HTTPTransport.handle_request only talks to ``_pool``.
+    # Keep-alive as many connections as the pool holds: httpcore 1.0.9's sync pool may close a
+    # "surplus" keep-alive connection it has just handed to a queued request on another thread
+    # (encode/httpcore#1110), which a threads-pool worker running many checks at once met as
+    # "[Errno 9] Bad file descriptor".
     transport._pool = httpcore.ConnectionPool(
         ssl_context=context,
-        max_connections=100,
-        max_keepalive_connections=20,
+        max_connections=_MAX_CONNECTIONS,
+        max_keepalive_connections=_MAX_CONNECTIONS,
         keepalive_expiry=5.0,
         network_backend=backend,
     )
