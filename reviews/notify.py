@@ -163,6 +163,11 @@ def deliver_webhook(webhook_id: int, payload: dict[str, Any]) -> str:
         return "refused"
     if response.status_code == 429 or response.status_code >= 500:
         raise WebhookFailed(f"webhook {webhook_id} answered {response.status_code}")
+    if response.is_redirect or 300 <= response.status_code < 400:
+        # Redirects are never followed (a webhook URL must be the receiver itself): the
+        # message did not arrive, and sending it again to the same URL will not change that.
+        log.warning("webhook %s answered a redirect: %s", webhook_id, response.status_code)
+        return f"not delivered: redirect {response.status_code} not followed"
     if response.status_code >= 400:
         log.warning("webhook %s rejected the message: %s", webhook_id, response.status_code)
         return f"rejected {response.status_code}"

@@ -75,6 +75,13 @@ def test_a_4xx_or_a_refused_destination_is_not_retried(ready_service, receiver, 
     assert receiver.statuses == [404]
 
 
+def test_a_redirect_is_not_followed_nor_counted_as_delivered(ready_service, receiver) -> None:
+    hook = TeamWebhook.objects.create(team=ready_service.team, url=receiver.url)
+    receiver.answers = [302]
+    assert deliver_webhook(hook.pk, {"text": "x"}) == "not delivered: redirect 302 not followed"
+    assert receiver.statuses == [302]
+
+
 def test_webhook_urls_must_be_http(ready_service) -> None:
     from django.core.exceptions import ValidationError
 
