@@ -12,7 +12,7 @@ and the template's levels (carried by item keys, they survive upgrades)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -211,16 +211,10 @@ def sample_points(campaign: Campaign, *, now: datetime | None = None) -> list[da
 
 
 @dataclass(frozen=True)
-class ProgressPoint:
-    at: datetime
-    team: str
-    team_name: str
-    in_scope: int
-    there: int
+class ProgressPoint(TeamProgress):
+    """A team's progress at one moment."""
 
-    @property
-    def pct(self) -> int:
-        return round(100 * self.there / self.in_scope) if self.in_scope else 100
+    at: datetime = field(kw_only=True)
 
 
 def history(campaign: Campaign, points: list[datetime]) -> list[ProgressPoint]:
@@ -286,7 +280,7 @@ def history(campaign: Campaign, points: list[datetime]) -> list[ProgressPoint]:
             counts[0] += 1
             counts[1] += not lacks
         for (team, team_name), (n, there) in sorted(teams.items(), key=lambda kv: kv[0][1]):
-            out.append(ProgressPoint(at, team, team_name, n, there))
+            out.append(ProgressPoint(team, team_name, n, there, at=at))
     return out
 
 

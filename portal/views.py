@@ -3,9 +3,11 @@ a page or (for htmx) a fragment from the same URL."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import (
     FileResponse,
     Http404,
@@ -22,7 +24,7 @@ from core.errors import DomainError, InvalidInput, refused
 from core.htmx import is_partial
 from portal import evidence_files, exports, selectors, services
 from portal.forms import HistoryFilterForm, ItemChangeForm, ServiceFilterForm
-from portal.models import EvidenceFile, ItemState, Service
+from portal.models import AuditEvent, EvidenceFile, ItemState, Service
 from portal.permissions import can_edit_service
 
 
@@ -135,11 +137,10 @@ def _history_filters(
     return service, HistoryFilterForm(request.GET or None)
 
 
-@require_GET
-def history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
-    service, form = _history_filters(request, slug)
-    filters = form.cleaned_data if form.is_valid() else {}
-    events = selectors.history(
+def _filtered_events(service: Service | None, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
+    """The events the history filters match, every one of them (the page cuts them in pages,
+    the export streams them all)."""
+    return selectors.history(
         service=service,
         team=filters.get("team") or "",
         user=filters.get("user") or "",
@@ -147,6 +148,13 @@ def history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
         until=filters.get("until"),
         limit=None,
     )
+
+
+@require_GET
+def history(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    service, form = _history_filters(request, slug)
+    filters = form.cleaned_data if form.is_valid() else {}
+    events = _filtered_events(service, filters)
     page = selectors.history_page(events, before=filters.get("before"), after=filters.get("after"))
     query = {k: request.GET[k] for k in HistoryFilterForm.FILTERS if request.GET.get(k)}
     return render(
@@ -175,14 +183,7 @@ def history_export(request: HttpRequest, fmt: str, slug: str | None = None) -> H
             request, InvalidInput(f"Invalid filter(s): {fields}. Nothing exported."), back
         )
     filters = form.cleaned_data if form.is_bound else {}
-    events = selectors.history(
-        service=service,
-        team=filters.get("team") or "",
-        user=filters.get("user") or "",
-        since=filters.get("since"),
-        until=filters.get("until"),
-        limit=None,
-    )
+    events = _filtered_events(service, filters)
     rows = selectors.export_rows(events)
     if fmt == "csv":
         response = StreamingHttpResponse(
