@@ -160,16 +160,25 @@ def _take_over(drill: Drill, run: ValidationRun | None) -> None:
         return  # the sweeper (or another taker) got there first
     ok, note = _restore(drill)
     note = f"taken over by run #{run and run.pk}'s new execution; {note}"
-    event = {"t": _seconds_since(drill, now), "event": note}
+    _record_restore(
+        drill, now, ok, note, note, "its execution was lost; taken over by the run's next one"
+    )
+    _audit_finished(drill, Drill.Status.ABANDONED, restored=ok, note=note)
+    log.warning("drill #%s: %s", drill.pk, note)
+
+
+def _record_restore(
+    drill: Drill, now: datetime, ok: bool, note: str, event: str, summary: str
+) -> None:
+    """Store one restore attempt of an abandoned drill: its outcome, a timeline entry, and a
+    summary when the drill had none."""
     Drill.objects.filter(pk=drill.pk).update(
         restored_at=now if ok else None,
         restore_attempts=drill.restore_attempts + 1,
         restore_note=note,
-        summary=drill.summary or "its execution was lost; taken over by the run's next one",
-        timeline=[*drill.timeline, event],
+        summary=drill.summary or summary,
+        timeline=[*drill.timeline, {"t": _seconds_since(drill, now), "event": event}],
     )
-    _audit_finished(drill, Drill.Status.ABANDONED, restored=ok, note=note)
-    log.warning("drill #%s: %s", drill.pk, note)
 
 
 def drill_progress(*, drill_id: int, timeline: list[dict[str, Any]]) -> None:
@@ -279,13 +288,13 @@ def sweep_drills(*, now: datetime | None = None) -> dict[str, int]:
     )
     for drill in pending:
         ok, note = _restore(drill)
-        event = {"t": _seconds_since(drill, now), "event": f"sweeper: {note}"}
-        Drill.objects.filter(pk=drill.pk).update(
-            restored_at=now if ok else None,
-            restore_attempts=drill.restore_attempts + 1,
-            restore_note=note,
-            summary=drill.summary or "worker lost mid-drill; the sweeper ran the restore hooks",
-            timeline=[*drill.timeline, event],
+        _record_restore(
+            drill,
+            now,
+            ok,
+            note,
+            f"sweeper: {note}",
+            "worker lost mid-drill; the sweeper ran the restore hooks",
         )
         counts["restored" if ok else "restore_failed"] += 1
         if ok or drill.restore_attempts + 1 >= settings.PREFLIGHT_DRILL_RESTORE_ATTEMPTS:

@@ -87,6 +87,16 @@ class Standings:
     exempted: dict[int, dict[str, str]]
 
 
+def _templates(template_ids: set[int]) -> dict[int, ChecklistTemplate]:
+    """The templates by id, with only what levels need."""
+    return {
+        t.pk: t
+        for t in ChecklistTemplate.objects.filter(pk__in=template_ids).only(
+            "key", "name", "version", "levels", "tier_levels", "applies_to"
+        )
+    }
+
+
 def standings(services: QuerySet[Service], *, now: datetime | None = None) -> Standings:
     """Six queries (services, templates, items, the states that are not complete, the ticks
     that expired, exemptions in force), however many services there are. The part that
@@ -95,12 +105,7 @@ def standings(services: QuerySet[Service], *, now: datetime | None = None) -> St
     today = timezone.localdate(now)
     rows = checklist_rows(services)
     template_ids = {tid for _sid, _tier, tid in rows}
-    templates = {
-        t.pk: t
-        for t in ChecklistTemplate.objects.filter(pk__in=template_ids).only(
-            "key", "name", "version", "levels", "tier_levels", "applies_to"
-        )
-    }
+    templates = _templates(template_ids)
     base: dict[int, dict[str, Item]] = {tid: {} for tid in template_ids}
     for tid, key, title, weight, starts in TemplateItem.objects.filter(
         template_id__in=template_ids
@@ -190,12 +195,7 @@ def level_summaries(
     rows = checklist_rows(services)
     exempted = exempted_items(services.values("id"), now=now)
     template_ids = {tid for _sid, _tier, tid in rows}
-    templates = {
-        t.pk: t
-        for t in ChecklistTemplate.objects.filter(pk__in=template_ids).only(
-            "key", "name", "version", "levels", "tier_levels", "applies_to"
-        )
-    }
+    templates = _templates(template_ids)
     items: dict[int, dict[str, Item]] = {tid: {} for tid in template_ids}
     item_ids: dict[int, list[int]] = {tid: [] for tid in template_ids}
     for pk, tid, key, weight, starts in TemplateItem.objects.filter(
