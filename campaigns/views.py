@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from campaigns import figures, selectors
 from campaigns.models import Campaign
 from core import csvsafe
+from core.downloads import attachment
 
 
 @require_GET
@@ -68,9 +69,8 @@ def campaign_export(request: HttpRequest, slug: str, table: str, fmt: str) -> Ht
     else:
         raise Http404("Export progress or services")
     plain = [[_plain(v) for v in row] for row in rows]
-    if fmt == "csv":
-        response = HttpResponse(csvsafe.to_csv(columns, plain), content_type="text/csv")
-    elif fmt == "json":
+
+    def as_json() -> str:
         doc = {
             "campaign": selectors.campaign_summary(
                 campaign, selectors.standing(campaign), timezone.localdate()
@@ -79,8 +79,11 @@ def campaign_export(request: HttpRequest, slug: str, table: str, fmt: str) -> Ht
             "columns": columns,
             "rows": [dict(zip(columns, row, strict=True)) for row in plain],
         }
-        response = HttpResponse(json.dumps(doc, indent=1), content_type="application/json")
-    else:
-        raise Http404("Export as .csv or .json")
-    response["Content-Disposition"] = f'attachment; filename="campaign-{slug}-{table}.{fmt}"'
-    return response
+        return json.dumps(doc, indent=1)
+
+    return attachment(
+        fmt,
+        f"campaign-{slug}-{table}",
+        csv=lambda: csvsafe.to_csv(columns, plain),
+        json=as_json,
+    )

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from core.downloads import attachment
 from core.htmx import STOP_POLLING, is_partial
 from dashboards import charts
 from dashboards.selectors import common
@@ -64,14 +65,7 @@ def service(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _export(table: Table, fmt: str, filename: str) -> HttpResponse:
-    if fmt == "csv":
-        response = HttpResponse(to_csv(table), content_type="text/csv; charset=utf-8")
-    elif fmt == "json":
-        response = HttpResponse(to_json(table), content_type="application/json")
-    else:
-        raise Http404("Export as .csv or .json")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
-    return response
+    return attachment(fmt, filename, csv=lambda: to_csv(table), json=lambda: to_json(table))
 
 
 def _pick(registry: dict[str, Any], table: str) -> Any:

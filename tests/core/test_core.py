@@ -109,3 +109,22 @@ def test_a_refused_operation_gets_the_one_refusal_page(service, outsider) -> Non
     page = response.content.decode()
     assert "Only members of the owning team start validations." in page
     assert f'href="/services/{service.slug}/"' in page
+
+
+def test_an_attachment_builds_only_its_format_and_refuses_others() -> None:
+    from django.http import Http404
+
+    from core.downloads import attachment
+
+    def never() -> str:
+        raise AssertionError("the other format was built")
+
+    response = attachment("csv", "orders-runs", csv=lambda: "a,b\n", json=never)
+    assert response.content == b"a,b\n"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="orders-runs.csv"'
+    assert attachment("json", "x", csv=never, json=lambda: "[]")["Content-Type"] == (
+        "application/json"
+    )
+    with pytest.raises(Http404):
+        attachment("xlsx", "x", csv=never, json=never)
