@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -185,6 +186,18 @@ def own_the_terminal() -> Callable[[], None]:
     return give_back
 
 
+def wait_for_web(web: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Return once the web server accepts connections (its system checks take a moment), so
+    the URL printed next opens; or when it has exited or the time is up (``serve`` says why)."""
+    deadline = time.monotonic() + timeout
+    while web.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST, int(PORT)), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
 def main() -> int:
     give_back = own_the_terminal()
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -206,6 +219,9 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    # A closed terminal stops the portal too (the children, in their own process groups,
+    # would not get the hang-up themselves).
+    signal.signal(signal.SIGHUP, on_term)
     # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (as a background
     # job of a shell without job control is).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -286,6 +302,7 @@ def serve(procs: dict[str, subprocess.Popen[bytes]], optional: set[str]) -> int:
         )
         optional.update({"alertmanager", "prometheus"})
     logins = VAR / "demo-logins.txt"
+    wait_for_web(procs["web"])
     print()
     print(f"Preflight is up: http://{HOST}:{PORT}/   (broker: {env['CELERY_BROKER_URL']})")
     print(f"Logs: {logs}/{{{','.join(procs)}}}.log")
