@@ -219,9 +219,6 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    # A closed terminal stops the portal too (the children, in their own process groups,
-    # would not get the hang-up themselves).
-    signal.signal(signal.SIGHUP, on_term)
     # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (as a background
     # job of a shell without job control is).
     signal.signal(signal.SIGINT, signal.default_int_handler)
