@@ -334,19 +334,36 @@ def _ssl_context(verify: Verify) -> ssl.SSLContext:
 _MAX_CONNECTIONS = 100
 
 
+class _Pool(httpcore.ConnectionPool):
+    """httpcore's pool, with the TLS context built on the first https connection: loading the
+    CA bundle costs 20-30 ms, which a run against an http:// staging URL never needs and
+    which would otherwise hold up every check waiting for the run's first request."""
+
+    def __init__(self, verify: Verify, **options: Any) -> None:
+        super().__init__(ssl_context=None, **options)
+        self._verify = verify
+        self._context_lock = threading.Lock()
+
+    def create_connection(self, origin: httpcore.Origin) -> httpcore.ConnectionInterface:
+        if origin.scheme == b"https" and self._ssl_context is None:
+            with self._context_lock:
+                if self._ssl_context is None:
+                    self._ssl_context = _ssl_context(self._verify)
+        return super().create_connection(origin)
+
+
 def _transport(backend: GuardedBackend, verify: Verify) -> httpx.HTTPTransport:
-    context = _ssl_context(verify)
-    # Given the context, httpx builds no default one of its own (loading the CA bundle costs
-    # ~15 ms, paid by the run's first request) only to have its pool replaced below.
-    transport = httpx.HTTPTransport(verify=context, trust_env=False)
+    # Given a context, httpx builds no default one of its own (the CA bundle again) only to
+    # have its pool replaced below; a bare client context costs nothing.
+    transport = httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), trust_env=False)
     # httpx offers no public hook for the network backend, so swap in an equivalent pool
     # that uses ours. HTTPTransport.handle_request only talks to ``_pool``.
     # Keep-alive as many connections as the pool holds: httpcore 1.0.9's sync pool may close a
     # "surplus" keep-alive connection it has just handed to a queued request on another thread
     # (encode/httpcore#1110), which a threads-pool worker running many checks at once met as
     # "[Errno 9] Bad file descriptor".
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=context,
+    transport._pool = _Pool(
+        verify,
         max_connections=_MAX_CONNECTIONS,
         max_keepalive_connections=_MAX_CONNECTIONS,
         keepalive_expiry=5.0,

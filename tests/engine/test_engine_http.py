@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from checks.engine import http as http_module
 from checks.engine.http import (
     DestinationPolicy,
     DestinationRefused,
@@ -348,3 +349,32 @@ def test_tls_rejects_a_certificate_for_another_name(tls: Tls) -> None:
             client.get(f"https://staging.test:{served.port}/health")
     finally:
         stop()
+
+
+def test_the_tls_context_is_built_on_the_first_https_connection_only(
+    app: App, tls: Tls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a CA bundle costs 20-30 ms: a client that only speaks http:// never does it,
+    and one that meets https builds the context once for all its connections."""
+    built: list[object] = []
+    real = http_module._ssl_context
+    monkeypatch.setattr(http_module, "_ssl_context", lambda v: built.append(v) or real(v))
+    # Mocked DNS answer only: staging.test -> 127.0.0.1.
+    client = client_for(
+        ["staging.test", "127.0.0.1"],
+        None,
+        {"staging.test": ["127.0.0.1"]},
+        verify=str(tls.ca_file),
+    )
+    assert client.get(f"{app.url}/status/200").status_code == 200
+    assert built == []
+    served, stop = tls_app(tls, "staging.test", [])
+    try:
+        url = f"https://staging.test:{served.port}/health"
+        with ThreadPoolExecutor(4) as pool:
+            codes = set(pool.map(lambda _: client.get(url).status_code, range(8)))
+        assert codes == {200}
+        assert len(built) == 1
+    finally:
+        stop()
+        client.close()
