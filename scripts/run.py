@@ -12,6 +12,7 @@ Ctrl-C stops everything and exits 0.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -148,22 +150,26 @@ scrape_configs:
     return folder
 
 
-def own_the_terminal() -> Callable[[], None]:
-    """Make this script the terminal's foreground process group; returns the undo.
+def own_the_terminal() -> tuple[Callable[[], None], Callable[[], bool]]:
+    """Make this script the terminal's foreground process group; returns the undo, and a
+    test for the terminal having hung up (its window closed).
 
     Under `make run`, make shares the terminal's process group, so Ctrl-C reaches make too,
     and make then dies of SIGINT (exit 130) whatever this script returns. With its own
     foreground group, Ctrl-C reaches this script alone: it stops its children and exits 0,
-    and so does make. Nothing to do without a terminal (or when not in the foreground)."""
+    and so does make. The price: when the terminal closes, the hang-up reaches the shell and
+    make's group, not this one, and make then waits for this script. So the script watches the
+    terminal itself (`watch_hangup`). Nothing to do without a terminal (or when not in the
+    foreground: `nohup make run &` keeps running, as asked)."""
     try:
         fd = os.open("/dev/tty", os.O_RDWR)
     except OSError:
-        return lambda: None
+        return (lambda: None), (lambda: False)
     try:
         before = os.tcgetpgrp(fd)
         if before != os.getpgrp():
             os.close(fd)
-            return lambda: None
+            return (lambda: None), (lambda: False)
         os.setpgid(0, 0)
         # A background group that sets the foreground group gets SIGTTOU: ignore it meanwhile.
         previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
@@ -171,7 +177,14 @@ def own_the_terminal() -> Callable[[], None]:
         signal.signal(signal.SIGTTOU, previous)
     except OSError:
         os.close(fd)
-        return lambda: None
+        return (lambda: None), (lambda: False)
+
+    def hung_up() -> bool:
+        try:
+            os.tcgetpgrp(fd)  # a hung-up terminal answers EIO (or ENOTTY) from now on
+        except OSError:
+            return True
+        return False
 
     def give_back() -> None:
         previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
@@ -183,7 +196,19 @@ def own_the_terminal() -> Callable[[], None]:
             signal.signal(signal.SIGTTOU, previous)
             os.close(fd)
 
-    return give_back
+    return give_back, hung_up
+
+
+def watch_hangup(hung_up: Callable[[], bool]) -> None:
+    """Once the terminal hangs up, send this process SIGHUP, which stops the portal as Ctrl-C
+    does (a daemon thread, checking twice a second)."""
+
+    def watch() -> None:
+        while not hung_up():
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=watch, name="hangup-watch", daemon=True).start()
 
 
 def wait_for_web(web: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -199,7 +224,7 @@ def wait_for_web(web: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
 
 
 def main() -> int:
-    give_back = own_the_terminal()
+    give_back, hung_up = own_the_terminal()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     optional: set[str] = set()
 
@@ -219,13 +244,17 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup's choice stands
+        signal.signal(signal.SIGHUP, on_term)  # the terminal closed: stop as for Ctrl-C
     # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (as a background
     # job of a shell without job control is).
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    watch_hangup(hung_up)
     try:
         return serve(procs, optional)
     except KeyboardInterrupt:
-        print("\nStopping…")
+        with contextlib.suppress(OSError):  # a hung-up terminal refuses writes
+            print("\nStopping…")
         return 0
     finally:
         stop()
