@@ -80,8 +80,9 @@ pytest -p no:cacheprovider --cov --cov-report=term "$@"
 
 PG_URL=${PREFLIGHT_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  say "tests on PostgreSQL ($PG_URL)"
-  DATABASE_URL="$PG_URL" pytest -p no:cacheprovider "$@"
+  # Only the tests that touch the database: the rest ran above and cannot differ here.
+  say "tests on PostgreSQL ($PG_URL): the ones that use the database"
+  DATABASE_URL="$PG_URL" PREFLIGHT_TESTS_DATABASE_ONLY=1 pytest -p no:cacheprovider "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is not reachable on 127.0.0.1:5432 and CI requires it" >&2
   exit 1

@@ -3,6 +3,8 @@ the default checklist template and a service of the lead's team."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group, User
 
@@ -12,6 +14,36 @@ from portal.permissions import REVIEWERS_GROUP
 from portal.templates_io import DEFAULT_TEMPLATE, load_template_file
 
 pytest_plugins = ["tests.support.refservice", "tests.support.worker", "tests.support.launches"]
+
+# What a test needs to touch the database (pytest-django's marker, or one of these fixtures,
+# requested directly or through another fixture).
+_DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_setup",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
+
+
+def _uses_the_database(item: pytest.Item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool(fixtures & _DATABASE_FIXTURES)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With PREFLIGHT_TESTS_DATABASE_ONLY=1 (make test's second pass, on PostgreSQL), leave out
+    the tests that never touch the database: the engine and catalog against loopback services,
+    the reference service, the deployment files. They ran on the first pass, and a database
+    backend cannot change their result (those that start a portal process give it a SQLite
+    file of its own)."""
+    if os.environ.get("PREFLIGHT_TESTS_DATABASE_ONLY") != "1":
+        return
+    kept = [item for item in items if _uses_the_database(item)]
+    config.hook.pytest_deselected(items=[item for item in items if not _uses_the_database(item)])
+    items[:] = kept
+
 
 PASSWORD = "correct-horse-battery-staple"
 
