@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite: static checks, then the tests on SQLite (with coverage), then again on
-# PostgreSQL. Starts Redis and PostgreSQL when they are installed but not running, installs
+# The whole suite: static checks, then the tests on SQLite (with coverage), then the ones that
+# use the database again on PostgreSQL. Starts Redis and PostgreSQL when they are installed but not running, installs
 # Debian's chromium for the browser tests and nodejs (with npm's oidc-provider) for the single
 # sign-on tests when they are missing (root only).
 set -euo pipefail
