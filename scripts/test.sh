@@ -76,7 +76,7 @@ mypy .
 
 say "tests on SQLite, with coverage"
 unset DATABASE_URL
-pytest -p no:cacheprovider --cov --cov-report=term "$@"
+pytest -p no:cacheprovider --cov --cov-report=term --durations=15 "$@"
 
 PG_URL=${PREFLIGHT_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
