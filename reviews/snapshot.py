@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from checks.models import ValidationRun
 from portal.models import Service
-from portal.selectors import item_states
+from portal.selectors import all_item_states, service_templates
 from reviews.gate import Gate, compute_gate, drill_results
 from reviews.models import Exemption
 
@@ -20,12 +20,16 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _items(service: Service) -> list[dict[str, Any]]:
+    """Every item the gate reads: the service's own checklist first, then each other checklist
+    it carries, whose rows name it (``checklist``: the template key)."""
     rows = []
-    for state in item_states(service):
+    for state in all_item_states(service):
         assert state.item is not None
+        other = state.item.template_id != service.template_id
         rows.append(
             {
                 "key": state.item_key,
+                **({"checklist": state.item.template.key} if other else {}),
                 "state": state.state,
                 "blocking": state.item.blocking,
                 "verified_at": _iso(state.verified_at),
@@ -60,7 +64,12 @@ def build_snapshot(service: Service, *, gate: Gate | None = None) -> dict[str, A
     drills = drill_results(service, gate.drill_keys)
     return {
         "taken_at": now.isoformat(),
-        "service": {"slug": service.slug, "tier": service.tier, "template": str(service.template)},
+        "service": {
+            "slug": service.slug,
+            "tier": service.tier,
+            "template": str(service.template),
+            "checklists": [str(t) for t in service_templates(service)[1:]],
+        },
         "items": _items(service),
         "last_run": _last_run(service),
         "drills": {
@@ -83,11 +92,17 @@ def build_snapshot(service: Service, *, gate: Gate | None = None) -> dict[str, A
     }
 
 
+def _item_name(row: dict[str, Any]) -> str:
+    """An item as the differences name it: its key, after its checklist's when that is not the
+    service's own (snapshots frozen before other checklists were listed have none)."""
+    return f"{row['checklist']} · {row['key']}" if row.get("checklist") else row["key"]
+
+
 def changes_since(frozen: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Human-readable differences between a frozen snapshot and the current one."""
     changes: list[str] = []
-    before = {row["key"]: row["state"] for row in frozen.get("items", [])}
-    after = {row["key"]: row["state"] for row in current.get("items", [])}
+    before = {_item_name(row): row["state"] for row in frozen.get("items", [])}
+    after = {_item_name(row): row["state"] for row in current.get("items", [])}
     for key, state in after.items():
         if key not in before:
             changes.append(f"item {key} added ({state})")

@@ -18,6 +18,7 @@ from portal.selectors import service_templates
 from portal.templates_io import TemplateFileError, load_template_file, parse_template
 from reviews.gate import compute_gate
 from reviews.levels import level_summaries, service_levels
+from reviews.snapshot import build_snapshot, changes_since
 from tests.support.launches import make_ready
 
 RETENTION = Path(__file__).resolve().parents[2] / "checklists" / "data-retention" / "v1.toml"
@@ -117,6 +118,26 @@ def test_the_gate_considers_every_checklist(team, template, retention) -> None:
     assert not required.passed
     assert required.reason.startswith("tier 1 requires level Gold on fastapi-mongo, Compliant on")
     assert [f.key for f in required.findings] == ["retention.subject_export"]
+
+
+def test_the_frozen_snapshot_lists_every_checklist_and_names_its_changes(
+    team, template, retention
+) -> None:
+    """A reviewer decides from the snapshot: the items of the other checklists the gate read
+    are in it, named by their checklist, and a later change to one is reported."""
+    service = _live(team, template, "billing", 1)
+    make_ready(service)
+    frozen = build_snapshot(service)
+    assert frozen["service"]["checklists"] == ["data-retention v1"]
+    rows = {row["key"]: row for row in frozen["items"]}
+    assert len(rows) == service.item_states.count() == 39 + len(KEYS)
+    assert rows["retention.ttl_enforced"]["checklist"] == "data-retention"
+    assert "checklist" not in rows[frozen["items"][0]["key"]]  # its own checklist comes first
+    ItemState.objects.filter(service=service, item_key="retention.ttl_enforced").update(
+        state="open"
+    )
+    changes = changes_since(frozen, build_snapshot(service))
+    assert "item data-retention · retention.ttl_enforced: done → open" in changes
 
 
 def test_an_upcoming_requirement_of_the_extra_checklist_does_not_count_yet(
