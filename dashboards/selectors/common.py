@@ -10,7 +10,8 @@ from typing import Any, cast
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Model, Q
+from django.db import connections
+from django.db.models import Count, F, Model, Q, QuerySet
 from django.utils import timezone
 
 from checks.models import ValidationRun
@@ -238,7 +239,7 @@ def _readiness_rows() -> ReadinessRows:
     per_service: dict[int, list[int]] = {}
     team_of = {row[0]: (row[4], row[5]) for row in services}
     cells: dict[tuple[str, str, int], list[int]] = {}
-    for service_id, section_id, *counts in groups:
+    for service_id, section_id, *counts in _plain_rows(groups):
         sums = per_service.setdefault(service_id, [0] * 6)
         for i, n in enumerate(counts):
             sums[i] += n
@@ -267,6 +268,16 @@ def _readiness_rows() -> ReadinessRows:
     )  # fmt: skip
     rows = [(*row, *per_service.get(row[0], [0] * 6)) for row in services]
     return rows, heatmap
+
+
+def _plain_rows(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a values_list() query of plain columns and counts, as the database driver
+    returns them: Django would pass every value through a converter (an int() per count), a
+    third of the cold portfolio pass at a thousand services (~8,000 rows x 6 counts)."""
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 @dataclass
