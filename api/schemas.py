@@ -35,6 +35,7 @@ from api.models import Annotation as AnnotationRecord
 from api.pagination import PageOf
 from checks.models import CheckResult, ValidationRun
 from portal import selectors as portal_selectors
+from portal.models import EvidenceFile as EvidenceFileRecord
 from portal.models import ItemState
 from portal.models import Service as ServiceRecord
 from reviews.facts import SCAN_KINDS, SEVERITIES
@@ -257,26 +258,55 @@ class ServicePage(PageOf):
     items: list[Service]
 
 
+class EvidenceFile(Out):
+    """A file attached as evidence: what it is, and where a read token downloads it (always
+    as an attachment of the type sniffed at upload)."""
+
+    id: int
+    name: str
+    content_type: str
+    size: int = Field(description="Bytes.")
+    sha256: str
+    url: str
+
+    @classmethod
+    def of(cls, row: EvidenceFileRecord) -> EvidenceFile:
+        return cls(
+            id=row.pk,
+            name=row.name,
+            content_type=row.content_type,
+            size=row.size,
+            sha256=row.sha256,
+            url=reverse("api:evidence-file", args=[row.pk]),
+        )
+
+
 class Item(Out):
     key: str
+    checklist: str = Field(description="The key of the checklist (template) the item is on.")
     title: str
     blocking: bool
     state: Annotated[str, OneOf(ItemState.State.values)]
     verified_at: When | None
     expires_at: When | None
     evidence_url: str | None
+    evidence_text: str | None
+    evidence_file: EvidenceFile | None
 
     @classmethod
     def of(cls, state: ItemState) -> Item:
         assert state.item is not None
         return cls(
             key=state.item_key,
+            checklist=state.item.template.key,
             title=state.item.title,
             blocking=state.item.blocking,
             state=state.state,
             verified_at=state.verified_at,
             expires_at=state.expires_at,
             evidence_url=state.evidence_url or None,
+            evidence_text=state.evidence_text or None,
+            evidence_file=EvidenceFile.of(state.evidence_file) if state.evidence_file else None,
         )
 
 

@@ -5,8 +5,9 @@ the error format."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from ninja import P, PathEx, Query, Router, Status
 from ninja.decorators import decorate_view
@@ -20,8 +21,9 @@ from api.models import Annotation
 from api.pagination import Paging, paginate
 from checks.models import ValidationRun
 from checks.services import runs
+from portal import evidence_files
 from portal import selectors as portal_selectors
-from portal.models import Service
+from portal.models import EvidenceFile, Service
 from reviews import facts as facts_service
 from reviews import selectors as review_selectors
 from reviews.gate import compute_gate
@@ -92,10 +94,37 @@ def service_detail(request: HttpRequest, slug: Slug) -> schemas.ServiceDetail:
     return schemas.ServiceDetail(
         **schemas.Service.fields_of(annotated),
         levels=[schemas.TemplateLevelDetail.detail(t) for t in service_levels(annotated)],
-        items=[schemas.Item.of(s) for s in portal_selectors.item_states(annotated)],
+        items=[
+            schemas.Item.of(s)
+            for s in portal_selectors.all_item_states(annotated).select_related("evidence_file")
+        ],
         gate=schemas.Gate(**compute_gate(annotated).as_dict()),
         latest_run=schemas.Run.of(latest) if latest else None,
     )
+
+
+@router.get(
+    "/evidence/{int:file_id}",
+    auth=scoped(READ),
+    response={READ_ERRORS: schemas.Error},
+    operation_id="downloadEvidenceFile",
+    summary="An evidence file, as an attachment of the type sniffed at upload",
+    description=_scope(READ),
+    url_name="evidence-file",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The file's bytes (Content-Disposition: attachment).",
+                "content": {
+                    content_type: {"schema": {"type": "string", "format": "binary"}}
+                    for content_type in settings.PREFLIGHT_EVIDENCE_TYPES
+                },
+            }
+        }
+    },
+)
+def evidence_file(request: HttpRequest, file_id: Id) -> HttpResponseBase:
+    return evidence_files.download(get_object_or_404(EvidenceFile, pk=file_id))
 
 
 @router.get(

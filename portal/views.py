@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -201,15 +200,4 @@ def history_export(request: HttpRequest, fmt: str, slug: str | None = None) -> H
 def evidence_file(request: HttpRequest, file_id: int) -> HttpResponseBase:
     """An evidence file, to signed-in users only (the sign-in middleware), always as a
     download of the type sniffed at upload: never rendered by the browser."""
-    row = get_object_or_404(EvidenceFile, pk=file_id)
-    try:
-        handle = evidence_files.path_of(row.stored_name).open("rb")
-    except (FileNotFoundError, ValueError):
-        raise Http404("The evidence file is no longer stored.") from None
-    response = FileResponse(
-        handle, as_attachment=True, filename=row.name, content_type=row.content_type
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return evidence_files.download(get_object_or_404(EvidenceFile, pk=file_id))

@@ -57,6 +57,6 @@ def test_every_operation_honours_the_document(
 
         check()
         tested.append(operation.label)
-    # 9 on services, runs and facts; 5 on annotations; the login; a catalog entity's
-    # readiness; /health, /ready, /metrics.
-    assert len(tested) == 19, tested
+    # 9 on services, runs and facts; an evidence file; 5 on annotations; the login; a catalog
+    # entity's readiness; /health, /ready, /metrics.
+    assert len(tested) == 20, tested
