@@ -199,16 +199,20 @@ def own_the_terminal() -> tuple[Callable[[], None], Callable[[], bool]]:
     return give_back, hung_up
 
 
-def watch_hangup(hung_up: Callable[[], bool]) -> None:
+def watch_hangup(hung_up: Callable[[], bool]) -> threading.Event:
     """Once the terminal hangs up, send this process SIGHUP, which stops the portal as Ctrl-C
-    does (a daemon thread, checking twice a second)."""
+    does (a daemon thread, checking twice a second). Set the returned event to stop watching
+    (before the terminal is given back and its descriptor closed)."""
+    done = threading.Event()
 
     def watch() -> None:
-        while not hung_up():
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGHUP)
+        while not done.wait(0.5):
+            if hung_up():
+                os.kill(os.getpid(), signal.SIGHUP)
+                return
 
     threading.Thread(target=watch, name="hangup-watch", daemon=True).start()
+    return done
 
 
 def wait_for_web(web: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -249,7 +253,7 @@ def main() -> int:
     # Ctrl-C raises KeyboardInterrupt even when started with SIGINT ignored (as a background
     # job of a shell without job control is).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    watch_hangup(hung_up)
+    watching = watch_hangup(hung_up)
     try:
         return serve(procs, optional)
     except KeyboardInterrupt:
@@ -258,6 +262,8 @@ def main() -> int:
         return 0
     finally:
         stop()
+        watching.set()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # stopping already; nothing to interrupt
         give_back()
 
 
