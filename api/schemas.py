@@ -271,14 +271,9 @@ class EvidenceFile(Out):
 
     @classmethod
     def of(cls, row: EvidenceFileRecord) -> EvidenceFile:
-        return cls(
-            id=row.pk,
-            name=row.name,
-            content_type=row.content_type,
-            size=row.size,
-            sha256=row.sha256,
-            url=reverse("api:evidence-file", args=[row.pk]),
-        )
+        # What the audit event seals about the file, and where to download it.
+        url = reverse("api:evidence-file", args=[row.pk])
+        return cls.model_validate({**row.audit_record(), "url": url})
 
 
 class Item(Out):

@@ -40,8 +40,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     file of its own)."""
     if os.environ.get("PREFLIGHT_TESTS_DATABASE_ONLY") != "1":
         return
-    kept = [item for item in items if _uses_the_database(item)]
-    config.hook.pytest_deselected(items=[item for item in items if not _uses_the_database(item)])
+    kept: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
+    for item in items:
+        (kept if _uses_the_database(item) else left_out).append(item)
+    config.hook.pytest_deselected(items=left_out)
     items[:] = kept
 
 
